@@ -1,0 +1,148 @@
+package signaling
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"sync"
+)
+
+// Broker moves encoded events between nodes. Every delivery of a Node goes through its Broker,
+// so a Broker that spans processes (signaling/redisbroker) turns several Nodes into one hub.
+//
+// Publish and Subscribe are safe for concurrent use. deliver is called from the Broker's own
+// goroutines, never concurrently for one subscription, and must not block: a Node only enqueues.
+type Broker interface {
+	Publish(ctx context.Context, topic string, msg []byte) error
+	Subscribe(ctx context.Context, topic string, deliver func(msg []byte)) (cancel func() error, err error)
+}
+
+// MemoryBroker is a Broker inside one process. Several Nodes may share one MemoryBroker, which
+// is how the tests run a multi-node hub without Redis. Delivery is synchronous: Publish returns
+// after every subscriber's deliver has returned.
+type MemoryBroker struct {
+	mu     sync.RWMutex
+	topics map[string][]*memSub
+}
+
+type memSub struct{ deliver func([]byte) }
+
+// NewMemoryBroker returns an empty MemoryBroker.
+func NewMemoryBroker() *MemoryBroker { return &MemoryBroker{topics: map[string][]*memSub{}} }
+
+var _ Broker = (*MemoryBroker)(nil)
+
+// Publish calls every subscriber of topic with msg.
+func (b *MemoryBroker) Publish(_ context.Context, topic string, msg []byte) error {
+	b.mu.RLock()
+	subs := b.topics[topic]
+	b.mu.RUnlock()
+	for _, s := range subs {
+		s.deliver(msg)
+	}
+	return nil
+}
+
+// Subscribe registers deliver for topic until cancel is called.
+func (b *MemoryBroker) Subscribe(_ context.Context, topic string, deliver func([]byte)) (func() error, error) {
+	s := &memSub{deliver: deliver}
+	b.mu.Lock()
+	// Copy on write: Publish iterates a snapshot without holding the lock.
+	old := b.topics[topic]
+	subs := make([]*memSub, len(old), len(old)+1)
+	copy(subs, old)
+	b.topics[topic] = append(subs, s)
+	b.mu.Unlock()
+	var once sync.Once
+	return func() error {
+		once.Do(func() {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			old := b.topics[topic]
+			subs := make([]*memSub, 0, len(old))
+			for _, o := range old {
+				if o != s {
+					subs = append(subs, o)
+				}
+			}
+			if len(subs) == 0 {
+				delete(b.topics, topic)
+			} else {
+				b.topics[topic] = subs
+			}
+		})
+		return nil
+	}, nil
+}
+
+// Topics returns how many topics have subscribers (for tests and metrics).
+func (b *MemoryBroker) Topics() int {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return len(b.topics)
+}
+
+// Topic names. A Node subscribes each session to its user and session topics; domain packages
+// subscribe sessions to room and meeting topics.
+func UserTopic(userID string) string       { return "user:" + userID }
+func SessionTopic(sessionID string) string { return "session:" + sessionID }
+func RoomTopic(roomID string) string       { return "room:" + roomID }
+func MeetingTopic(roomID string) string    { return "meeting:" + roomID }
+
+// Broker messages carry a small header before the event, which is encoded once with the JSON
+// codec: kind, flags, then length-prefixed strings. Control messages ask the nodes that hold a
+// user's or session's sessions to subscribe or unsubscribe them.
+const (
+	msgEvent byte = iota + 1
+	msgSubscribe
+	msgUnsubscribe
+	msgClose
+)
+
+const flagEphemeral byte = 1
+
+type brokerMsg struct {
+	kind          byte
+	flags         byte
+	origin        string // node id of the sender (control messages skip their origin)
+	exceptSession string
+	exceptUser    string
+	onlyUser      string
+	arg           string // control: the topic
+	body          []byte // event: the JSON-encoded envelope
+}
+
+func (m *brokerMsg) marshal() []byte {
+	n := 2 + 5*binary.MaxVarintLen32 + len(m.origin) + len(m.exceptSession) + len(m.exceptUser) + len(m.onlyUser) + len(m.arg) + len(m.body)
+	b := make([]byte, 0, n)
+	b = append(b, m.kind, m.flags)
+	for _, s := range [...]string{m.origin, m.exceptSession, m.exceptUser, m.onlyUser, m.arg} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return append(b, m.body...)
+}
+
+var errBadBrokerMsg = errors.New("signaling: malformed broker message")
+
+// unmarshalBrokerMsg parses msg; body aliases msg.
+func unmarshalBrokerMsg(msg []byte) (brokerMsg, error) {
+	var m brokerMsg
+	if len(msg) < 2 {
+		return m, errBadBrokerMsg
+	}
+	m.kind, m.flags = msg[0], msg[1]
+	rest := msg[2:]
+	var fields [5]string
+	for i := range fields {
+		l, n := binary.Uvarint(rest)
+		if n <= 0 || uint64(len(rest)-n) < l {
+			return m, errBadBrokerMsg
+		}
+		fields[i] = string(rest[n : n+int(l)])
+		rest = rest[n+int(l):]
+	}
+	m.origin, m.exceptSession, m.exceptUser, m.onlyUser, m.arg = fields[0], fields[1], fields[2], fields[3], fields[4]
+	m.body = rest
+	return m, nil
+}

@@ -1,0 +1,62 @@
+package signaling
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Client-facing error codes of PROTOCOL.md §8, sent in the `error` event.
+const (
+	CodeBadRequest        = "bad_request"
+	CodeUnknownEvent      = "unknown_event"
+	CodeUnauthorized      = "unauthorized"
+	CodeForbidden         = "forbidden"
+	CodeNotFound          = "not_found"
+	CodeConflict          = "conflict"
+	CodeMeetingFull       = "meeting_full"
+	CodeTargetUnavailable = "target_unavailable"
+	CodeTooLarge          = "too_large"
+	CodeRateLimited       = "rate_limited"
+	CodeUnavailable       = "unavailable"
+	CodeInternal          = "internal"
+)
+
+// Error is an error a client may see. Returned from a Handler, it is sent to the session as
+// `error {code, message, event, ref}` and the session goes on. Any other error a handler returns
+// reaches the client as CodeInternal, with the detail kept in the logs.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Event and Ref are filled in by the Node from the envelope that caused the error.
+	Event string `json:"event,omitempty"`
+	Ref   string `json:"ref,omitempty"`
+}
+
+// Errorf returns an *Error with the code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+func (e *Error) Error() string { return "signaling: " + e.Code + ": " + e.Message }
+
+// Is reports whether target is an *Error with the same code, so that
+// errors.Is(err, &signaling.Error{Code: signaling.CodeForbidden}) works.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// ErrorCode returns the client-facing code of err: its *Error's code, or CodeInternal.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// ErrClosed is returned by Serve and Publish once the Node has shut down.
+var ErrClosed = errors.New("signaling: node closed")
+
+// ErrSlowConsumer is the reason a session whose outbound queue overflowed was closed (1013).
+var ErrSlowConsumer = errors.New("signaling: slow consumer: outbound queue full")

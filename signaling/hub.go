@@ -1,0 +1,103 @@
+package signaling
+
+import "context"
+
+// Handler handles one client event, as http.Handler handles one request. Returning an *Error
+// sends an `error` event to the session and keeps it; any other error is logged with the session
+// id and sent as CodeInternal. A panic is recovered and treated as an internal error.
+//
+// Events of one session are handled one at a time, in the order they arrived; events of
+// different sessions run concurrently.
+type Handler interface {
+	ServeEvent(ctx context.Context, s *Session, e Envelope) error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, s *Session, e Envelope) error
+
+// ServeEvent calls f(ctx, s, e).
+func (f HandlerFunc) ServeEvent(ctx context.Context, s *Session, e Envelope) error { return f(ctx, s, e) }
+
+// SessionEvent is a change in a session's life, reported to OnSession hooks.
+type SessionEvent int
+
+// Session events, in the order a session can go through them.
+const (
+	// SessionConnected: a new session started; its `session` frame is queued. Hooks may send
+	// catch-up events and subscribe the session to topics.
+	SessionConnected SessionEvent = iota + 1
+	// SessionDropped: the connection is gone but the session waits for a resume within its
+	// window. It stays subscribed and buffers what it would have received.
+	SessionDropped
+	// SessionResumed: a dropped (or still attached) session was taken over by a new connection.
+	SessionResumed
+	// SessionGone: the session ended for good (a clean close, or its resume window passed).
+	SessionGone
+)
+
+func (e SessionEvent) String() string {
+	switch e {
+	case SessionConnected:
+		return "connected"
+	case SessionDropped:
+		return "dropped"
+	case SessionResumed:
+		return "resumed"
+	case SessionGone:
+		return "gone"
+	}
+	return "unknown"
+}
+
+// SessionHook observes session changes. Hooks run in registration order, synchronously: a
+// Connected hook's sends reach the client before anything the session's handlers send.
+type SessionHook func(ctx context.Context, s *Session, ev SessionEvent)
+
+// Hub is what the domain packages (chat, presence, meeting) depend on. *Node implements it.
+// All methods are safe for concurrent use.
+type Hub interface {
+	// Handle registers the handler for an event name, replacing any earlier one.
+	Handle(event string, h Handler)
+	// OnSession registers a hook for session changes.
+	OnSession(f SessionHook)
+	// Subscribe adds one session, on whichever node holds it, to a topic.
+	Subscribe(ctx context.Context, sessionID, topic string) error
+	// Unsubscribe removes one session from a topic.
+	Unsubscribe(ctx context.Context, sessionID, topic string) error
+	// SubscribeUser adds every current session of a user, on every node, to a topic.
+	SubscribeUser(ctx context.Context, userID, topic string) error
+	// UnsubscribeUser removes every session of a user from a topic.
+	UnsubscribeUser(ctx context.Context, userID, topic string) error
+	// Publish encodes e once and delivers it to every session subscribed to topic.
+	Publish(ctx context.Context, topic string, e Envelope, opts ...PublishOption) error
+}
+
+// PublishOption refines a Publish or a Session.Send.
+type PublishOption func(*publishOptions)
+
+type publishOptions struct {
+	exceptSession string
+	exceptUser    string
+	onlyUser      string
+	ephemeral     bool
+}
+
+// ExceptSession skips one session (for example, the sender of an event).
+func ExceptSession(id string) PublishOption { return func(o *publishOptions) { o.exceptSession = id } }
+
+// ExceptUser skips every session of one user.
+func ExceptUser(id string) PublishOption { return func(o *publishOptions) { o.exceptUser = id } }
+
+// OnlyUser delivers only to the sessions of one user among the topic's subscribers.
+func OnlyUser(id string) PublishOption { return func(o *publishOptions) { o.onlyUser = id } }
+
+// Ephemeral marks an event that carries no `seq` and is not replayed on resume (typing, pong).
+func Ephemeral() PublishOption { return func(o *publishOptions) { o.ephemeral = true } }
+
+func collect(opts []PublishOption) publishOptions {
+	var o publishOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
