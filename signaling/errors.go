@@ -52,8 +52,16 @@ func ErrorCode(err error) string {
 	if errors.As(err, &e) {
 		return e.Code
 	}
+	if errors.Is(err, ErrUnavailable) {
+		return CodeUnavailable
+	}
 	return CodeInternal
 }
+
+// ErrUnavailable marks a failure of a store or broker backend (Redis down, a timeout). A handler
+// error that wraps it reaches the client as CodeUnavailable: "nothing was half-applied, try again".
+// Stores wrap their backend errors with it.
+var ErrUnavailable = errors.New("signaling: backend unavailable")
 
 // ErrClosed is returned by Serve and Publish once the Node has shut down.
 var ErrClosed = errors.New("signaling: node closed")

@@ -554,6 +554,11 @@ func (n *Node) handleFrame(ctx context.Context, s *Session, frame []byte) {
 			s.sendError(ctx, &out)
 			return
 		}
+		if errors.Is(err, ErrUnavailable) {
+			n.log.Warn("backend unavailable", "session", s.id, "event", e.Event, "err", err)
+			s.sendError(ctx, &Error{Code: CodeUnavailable, Message: "service unavailable; nothing was changed, try again", Event: e.Event, Ref: e.Ref})
+			return
+		}
 		n.log.Error("handler failed", "session", s.id, "user", s.user.ID, "event", e.Event, "err", err)
 		s.sendError(ctx, &Error{Code: CodeInternal, Message: "internal error", Event: e.Event, Ref: e.Ref})
 	}
@@ -587,7 +592,10 @@ func (n *Node) Publish(ctx context.Context, topic string, e Envelope, opts ...Pu
 
 // unavailable marks a Broker failure as CodeUnavailable for the client, keeping the cause.
 func unavailable(err error) error {
-	return errors.Join(&Error{Code: CodeUnavailable, Message: "service unavailable; try again"}, err)
+	if errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
 // deliver is the Broker's callback for one topic.
