@@ -505,7 +505,7 @@ func (n *Node) finalize(s *Session) bool {
 	for t := range s.topics {
 		topics = append(topics, t)
 	}
-	s.buf.entries = nil
+	s.buf.reset()
 	s.mu.Unlock()
 	if old != nil {
 		old.kill(StatusNormalClosure, "session ended")

@@ -8,12 +8,15 @@ import (
 	"time"
 )
 
-// replayBuffer keeps what a session was sent, for resume. Entries share the encoded bodies with
-// the publish path. It holds at most max entries, none older than maxAge.
+// replayBuffer keeps what a session was sent, for resume: a ring of at most max entries, none
+// older than maxAge. Entries share the encoded bodies with the publish path; the ring grows by
+// doubling up to max, so a steady stream of deliveries allocates nothing.
 type replayBuffer struct {
-	entries []replayEntry
-	max     int
-	maxAge  time.Duration
+	ring   []replayEntry
+	head   int // index of the oldest entry
+	n      int // entries held
+	max    int
+	maxAge time.Duration
 }
 
 type replayEntry struct {
@@ -22,41 +25,55 @@ type replayEntry struct {
 	at   time.Time
 }
 
+func (b *replayBuffer) at(i int) *replayEntry { return &b.ring[(b.head+i)%len(b.ring)] }
+
 func (b *replayBuffer) add(seq uint64, body []byte, now time.Time) {
-	if len(b.entries) >= b.max {
-		b.entries[0] = replayEntry{} // let the body go
-		b.entries = b.entries[1:]
+	if b.n == len(b.ring) && len(b.ring) < b.max {
+		grown := make([]replayEntry, min(max(2*len(b.ring), 16), b.max))
+		for i := 0; i < b.n; i++ {
+			grown[i] = *b.at(i)
+		}
+		b.ring, b.head = grown, 0
 	}
-	b.entries = append(b.entries, replayEntry{seq: seq, body: body, at: now})
+	if b.n == len(b.ring) { // full: drop the oldest
+		*b.at(0) = replayEntry{}
+		b.head = (b.head + 1) % len(b.ring)
+		b.n--
+	}
+	*b.at(b.n) = replayEntry{seq: seq, body: body, at: now}
+	b.n++
 	b.trim(now)
 }
 
+// trim drops entries older than maxAge.
 func (b *replayBuffer) trim(now time.Time) {
 	cut := now.Add(-b.maxAge)
-	i := 0
-	for i < len(b.entries) && b.entries[i].at.Before(cut) {
-		b.entries[i] = replayEntry{}
-		i++
+	for b.n > 0 && b.at(0).at.Before(cut) {
+		*b.at(0) = replayEntry{}
+		b.head = (b.head + 1) % len(b.ring)
+		b.n--
 	}
-	b.entries = b.entries[i:]
 }
+
+func (b *replayBuffer) reset() { *b = replayBuffer{max: b.max, maxAge: b.maxAge} }
 
 // after returns the entries with seq > last, or ok=false when the buffer cannot cover the whole
 // gap (the session never replays part of a gap). cur is the last seq assigned.
 func (b *replayBuffer) after(last, cur uint64, now time.Time) ([]replayEntry, bool) {
 	b.trim(now)
-	if last > cur {
+	switch {
+	case last > cur:
 		return nil, false
-	}
-	if last == cur {
+	case last == cur:
 		return nil, true
-	}
-	if len(b.entries) == 0 || b.entries[0].seq > last+1 {
+	case b.n == 0 || b.at(0).seq > last+1:
 		return nil, false
 	}
-	i := int(last + 1 - b.entries[0].seq)
-	out := make([]replayEntry, len(b.entries)-i)
-	copy(out, b.entries[i:])
+	skip := int(last + 1 - b.at(0).seq)
+	out := make([]replayEntry, 0, b.n-skip)
+	for i := skip; i < b.n; i++ {
+		out = append(out, *b.at(i))
+	}
 	return out, true
 }
 

@@ -135,6 +135,9 @@ func (s *Session) enqueue(body []byte, ephemeral bool) {
 	}
 }
 
+// killGrace is how long a killed connection's writer may finish its current write.
+const killGrace = 2 * time.Second
+
 // outFrame is one queued frame: a shared body and the seq to stamp on it (0: none).
 type outFrame struct {
 	seq  uint64
@@ -180,7 +183,12 @@ func (a *attachment) kill(code StatusCode, reason string) {
 		a.code.Store(int32(code))
 		a.reason.Store(&reason)
 		close(a.stop)
-		a.grace = time.AfterFunc(5*time.Second, a.cancelW)
+		// A writer blocked on a peer that does not read lets go after a grace: the write is
+		// cancelled and the connection closed, which unblocks it.
+		a.grace = time.AfterFunc(killGrace, func() {
+			a.cancelW()
+			_ = a.conn.Close(code, reason)
+		})
 	})
 }
 
