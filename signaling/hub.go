@@ -16,7 +16,9 @@ type Handler interface {
 type HandlerFunc func(ctx context.Context, s *Session, e Envelope) error
 
 // ServeEvent calls f(ctx, s, e).
-func (f HandlerFunc) ServeEvent(ctx context.Context, s *Session, e Envelope) error { return f(ctx, s, e) }
+func (f HandlerFunc) ServeEvent(ctx context.Context, s *Session, e Envelope) error {
+	return f(ctx, s, e)
+}
 
 // SessionEvent is a change in a session's life, reported to OnSession hooks.
 type SessionEvent int

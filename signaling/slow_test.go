@@ -87,7 +87,7 @@ func TestSlowConsumerClosed1013(t *testing.T) {
 		worst = max(worst, time.Since(start))
 	}
 	t.Logf("worst round trip of the fast member: %v", worst)
-	is.True(worst < 500*time.Millisecond) // not slowed down by the stalled one
+	is.True(worst < 500*time.Millisecond)                                           // not slowed down by the stalled one
 	is.Equal(slowClient.ExpectClosed(5*time.Second), signaling.StatusTryAgainLater) // 1013
 	<-served
 	is.True(n.Stats().SlowConsumers >= 1) // counted
