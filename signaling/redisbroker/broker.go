@@ -1,0 +1,225 @@
+// Package redisbroker is a signaling.Broker on Redis pub/sub, so that several Huddle nodes share
+// one hub: an event published on any node reaches the sessions subscribed on every node.
+//
+// It uses sharded pub/sub (SSUBSCRIBE/SPUBLISH) when the server is Redis 7 or newer, and classic
+// pub/sub otherwise or on a Cluster client. A node subscribes only to the topics it has sessions
+// for. It takes the caller's redis.UniversalClient, so an app reuses its client, Sentinel or
+// Cluster setup; keys and channels are namespaced by a prefix.
+package redisbroker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/huddle-go/huddle/signaling"
+	"github.com/redis/go-redis/v9"
+)
+
+// Options configures a Broker.
+type Options struct {
+	// Prefix namespaces the pub/sub channels. Default: "huddle:".
+	Prefix string
+	// Sharded forces sharded pub/sub on (true) or off (false). Default: on for Redis 7+ on a
+	// non-Cluster client.
+	Sharded *bool
+	// Logger receives errors of the subscription loop. Default: silent.
+	Logger *slog.Logger
+}
+
+// Broker is a signaling.Broker on Redis pub/sub. It is safe for concurrent use; Close releases it.
+type Broker struct {
+	rdb     redis.UniversalClient
+	prefix  string
+	sharded bool
+	log     *slog.Logger
+	ps      *redis.PubSub
+
+	mu     sync.Mutex
+	subs   map[string][]*sub // by channel
+	closed bool
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+type sub struct{ deliver func([]byte) }
+
+var _ signaling.Broker = (*Broker)(nil)
+
+// New returns a Broker on rdb and starts its receive loop.
+func New(ctx context.Context, rdb redis.UniversalClient, opts *Options) (*Broker, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Prefix == "" {
+		o.Prefix = "huddle:"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	sharded := false
+	if o.Sharded != nil {
+		sharded = *o.Sharded
+	} else if _, cluster := rdb.(*redis.ClusterClient); !cluster {
+		major, err := serverMajor(ctx, rdb)
+		if err != nil {
+			return nil, fmt.Errorf("redisbroker: %w: %w", signaling.ErrUnavailable, err)
+		}
+		sharded = major >= 7
+	}
+	b := &Broker{rdb: rdb, prefix: o.Prefix + "ps:", sharded: sharded, log: o.Logger, subs: map[string][]*sub{}, done: make(chan struct{})}
+	if sharded {
+		b.ps = rdb.SSubscribe(ctx)
+	} else {
+		b.ps = rdb.Subscribe(ctx)
+	}
+	lctx, cancel := context.WithCancel(context.Background())
+	b.cancel = cancel
+	go b.loop(lctx)
+	return b, nil
+}
+
+func serverMajor(ctx context.Context, rdb redis.UniversalClient) (int, error) {
+	info, err := rdb.Info(ctx, "server").Result()
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
+			var major int
+			_, _ = fmt.Sscanf(v, "%d", &major)
+			return major, nil
+		}
+	}
+	return 0, nil
+}
+
+// Sharded reports whether the broker uses sharded pub/sub.
+func (b *Broker) Sharded() bool { return b.sharded }
+
+func (b *Broker) loop(ctx context.Context) {
+	defer close(b.done)
+	ch := b.ps.Channel(redis.WithChannelSize(4096))
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
+			b.mu.Lock()
+			subs := b.subs[m.Channel]
+			b.mu.Unlock()
+			if len(subs) == 0 {
+				continue
+			}
+			msg := []byte(m.Payload)
+			for _, s := range subs {
+				s.deliver(msg)
+			}
+		}
+	}
+}
+
+// Publish sends msg to every node subscribed to topic. A Redis failure wraps
+// signaling.ErrUnavailable.
+func (b *Broker) Publish(ctx context.Context, topic string, msg []byte) error {
+	var err error
+	if b.sharded {
+		err = b.rdb.SPublish(ctx, b.prefix+topic, msg).Err()
+	} else {
+		err = b.rdb.Publish(ctx, b.prefix+topic, msg).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("redisbroker: publish %s: %w: %w", topic, signaling.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Subscribe calls deliver with every message published to topic until cancel is called. The
+// node's Redis subscription is made on the first local subscriber and dropped with the last.
+func (b *Broker) Subscribe(ctx context.Context, topic string, deliver func([]byte)) (func() error, error) {
+	ch := b.prefix + topic
+	s := &sub{deliver: deliver}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, signaling.ErrClosed
+	}
+	old := b.subs[ch]
+	first := len(old) == 0
+	next := make([]*sub, len(old), len(old)+1)
+	copy(next, old)
+	b.subs[ch] = append(next, s)
+	b.mu.Unlock()
+	if first {
+		var err error
+		if b.sharded {
+			err = b.ps.SSubscribe(ctx, ch)
+		} else {
+			err = b.ps.Subscribe(ctx, ch)
+		}
+		if err != nil {
+			b.remove(ch, s)
+			return nil, fmt.Errorf("redisbroker: subscribe %s: %w: %w", topic, signaling.ErrUnavailable, err)
+		}
+	}
+	var once sync.Once
+	return func() error {
+		var err error
+		once.Do(func() {
+			if b.remove(ch, s) {
+				if b.sharded {
+					err = b.ps.SUnsubscribe(context.Background(), ch)
+				} else {
+					err = b.ps.Unsubscribe(context.Background(), ch)
+				}
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("redisbroker: unsubscribe %s: %w", topic, err)
+		}
+		return nil
+	}, nil
+}
+
+// remove drops s and reports whether the channel has no subscriber left.
+func (b *Broker) remove(ch string, s *sub) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	old := b.subs[ch]
+	next := make([]*sub, 0, len(old))
+	for _, o := range old {
+		if o != s {
+			next = append(next, o)
+		}
+	}
+	if len(next) == 0 {
+		delete(b.subs, ch)
+		return len(old) > 0
+	}
+	b.subs[ch] = next
+	return false
+}
+
+// Close stops the receive loop and releases the subscription connection. It does not close the
+// caller's client.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	b.mu.Unlock()
+	err := b.ps.Close()
+	b.cancel()
+	<-b.done
+	return err
+}
