@@ -293,11 +293,12 @@ func (n *Node) Serve(ctx context.Context, c Conn, u User, opts *SessionOptions) 
 	if err != nil {
 		return err
 	}
-	go a.writeLoop(s.codec)
 	if !so.Expires.IsZero() {
 		t := n.clock.AfterFunc(so.Expires.Sub(n.clock.Now()), func() { a.kill(StatusPolicyViolation, "token expired") })
 		defer t.Stop()
 	}
+	// The hooks run before the writer starts, so that a client that has the `session` frame
+	// knows its rooms are subscribed; what the hooks send waits in the queue behind it.
 	if resumed {
 		n.log.Debug("session resumed", "session", s.id, "user", u.ID)
 		n.runHooks(ctx, s, SessionResumed)
@@ -305,6 +306,7 @@ func (n *Node) Serve(ctx context.Context, c Conn, u User, opts *SessionOptions) 
 		n.log.Debug("session started", "session", s.id, "user", u.ID)
 		n.runHooks(ctx, s, SessionConnected)
 	}
+	go a.writeLoop(s.codec)
 
 	var readErr error
 	for {

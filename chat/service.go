@@ -1,0 +1,475 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/huddle-go/huddle/internal/clock"
+	"github.com/huddle-go/huddle/signaling"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxMessageBytes = 4096
+	DefaultMaxRoomsPerUser = 100
+	DefaultTypingThrottle  = time.Second
+	DefaultTypingTimeout   = 6 * time.Second
+	DefaultHistoryLimit    = 50
+	MaxHistoryLimit        = 100
+	// MaxClientMsgIDBytes bounds a message's clientMsgId; a longer one is `too_large`.
+	MaxClientMsgIDBytes = 128
+)
+
+// Online tells which users are online; the presence tracker satisfies it. Online returns the
+// subset of userIDs that are online, in any order.
+type Online interface {
+	Online(ctx context.Context, userIDs []string) ([]string, error)
+}
+
+// OnlineFunc adapts a function to Online.
+type OnlineFunc func(ctx context.Context, userIDs []string) ([]string, error)
+
+// Online calls f(ctx, userIDs).
+func (f OnlineFunc) Online(ctx context.Context, userIDs []string) ([]string, error) {
+	return f(ctx, userIDs)
+}
+
+// Options configures a Service. The zero value of each field means its default.
+type Options struct {
+	// Store keeps the messages. Default: Membership when it is also a Store, else a MemoryStore
+	// shared with Membership.
+	Store Store
+	// Membership records who belongs to which room. Default: Store when it is also a
+	// Membership, else the MemoryStore shared with Store.
+	Membership Membership
+	// Policy decides who may join a room. Default: OpenRooms.
+	Policy Policy
+	// Online fills the `online` list of `room_joined`. Default: none (an empty list).
+	Online Online
+	// RequireJoin makes a `message` to a room its sender has not joined `forbidden`. Default
+	// (false): the sender becomes a member first, through the Policy, as in the original server.
+	RequireJoin bool
+	// MaxMessageBytes bounds a message's content, in bytes; longer is `too_large`. Default: the
+	// hub's advertised Limits().MaxMessageBytes when the hub has one, else 4096.
+	MaxMessageBytes int
+	// MaxRoomsPerUser bounds the rooms a user belongs to; joining one more is `forbidden`.
+	// Default: the hub's advertised Limits().MaxRoomsPerSession when it has one, else 100.
+	MaxRoomsPerUser int
+	// TypingThrottle is the shortest time between two `typing` true events forwarded for one
+	// user and room. Default: 1 s.
+	TypingThrottle time.Duration
+	// TypingTimeout is how long a typing user may stay quiet before the server sends
+	// `isTyping: false` for it. Default: 6 s.
+	TypingTimeout time.Duration
+	// Clock drives the message times and the typing timers. Default: the hub's Clock() when it
+	// has one, else the wall clock.
+	Clock clock.Clock
+	// Logger receives the service's logs. Default: silent.
+	Logger *slog.Logger
+}
+
+// Service handles the chat events of PROTOCOL.md §5 on a Hub: join_room, leave_room, message,
+// get_history, typing, and the additive get_rooms. All methods are safe for concurrent use.
+type Service struct {
+	hub     signaling.Hub
+	store   Store
+	members Membership
+	policy  Policy
+	online  Online
+	opts    Options // with defaults filled in
+	clock   clock.Clock
+	log     *slog.Logger
+	typing  *typingTracker
+}
+
+// New registers the chat handlers and a session hook on hub and returns the Service. Nil
+// options mean all defaults.
+func New(hub signaling.Hub, opts *Options) *Service {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Clock == nil {
+		if h, ok := hub.(interface{ Clock() clock.Clock }); ok {
+			o.Clock = h.Clock()
+		}
+	}
+	o.Clock = clock.Or(o.Clock)
+	var limits signaling.Limits
+	if h, ok := hub.(interface{ Limits() signaling.Limits }); ok {
+		limits = h.Limits()
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = cmpOr(limits.MaxMessageBytes, DefaultMaxMessageBytes)
+	}
+	if o.MaxRoomsPerUser <= 0 {
+		o.MaxRoomsPerUser = cmpOr(limits.MaxRoomsPerSession, DefaultMaxRoomsPerUser)
+	}
+	if o.TypingThrottle <= 0 {
+		o.TypingThrottle = DefaultTypingThrottle
+	}
+	if o.TypingTimeout <= 0 {
+		o.TypingTimeout = DefaultTypingTimeout
+	}
+	if o.Store == nil {
+		o.Store, _ = o.Membership.(Store)
+	}
+	if o.Membership == nil {
+		o.Membership, _ = o.Store.(Membership)
+	}
+	if o.Store == nil || o.Membership == nil {
+		mem := NewMemoryStore(&MemoryOptions{Clock: o.Clock})
+		if o.Store == nil {
+			o.Store = mem
+		}
+		if o.Membership == nil {
+			o.Membership = mem
+		}
+	}
+	if o.Policy == nil {
+		o.Policy = OpenRooms
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Service{
+		hub:     hub,
+		store:   o.Store,
+		members: o.Membership,
+		policy:  o.Policy,
+		online:  o.Online,
+		opts:    o,
+		clock:   o.Clock,
+		log:     o.Logger,
+	}
+	s.typing = newTypingTracker(hub, o.Clock, o.TypingThrottle, o.TypingTimeout, o.Logger)
+	hub.Handle("join_room", signaling.HandlerFunc(s.joinRoom))
+	hub.Handle("leave_room", signaling.HandlerFunc(s.leaveRoom))
+	hub.Handle("message", signaling.HandlerFunc(s.message))
+	hub.Handle("get_history", signaling.HandlerFunc(s.getHistory))
+	hub.Handle("typing", signaling.HandlerFunc(s.typingEvent))
+	hub.Handle("get_rooms", signaling.HandlerFunc(s.getRooms))
+	hub.OnSession(s.onSession)
+	return s
+}
+
+func cmpOr(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// Store returns the message store in use.
+func (s *Service) Store() Store { return s.store }
+
+// Membership returns the membership in use, for wiring other services (meeting, presence) to the
+// same rooms.
+func (s *Service) Membership() Membership { return s.members }
+
+// Close stops the typing timers. Typing events handled after Close are checked but no longer
+// forwarded; the other events keep working. Close is idempotent.
+func (s *Service) Close() error {
+	s.typing.close()
+	return nil
+}
+
+// roomReq is the data of the events that only name a room.
+type roomReq struct {
+	RoomID string `json:"roomId"`
+}
+
+type roomJoined struct {
+	RoomID  string           `json:"roomId"`
+	Members []signaling.User `json:"members"`
+	Online  []string         `json:"online"`
+}
+
+func (s *Service) joinRoom(ctx context.Context, sess *signaling.Session, e signaling.Envelope) error {
+	var in roomReq
+	if err := e.Bind(&in); err != nil {
+		return err
+	}
+	if err := checkRoomID(e.Event, in.RoomID); err != nil {
+		return err
+	}
+	u := sess.User()
+	member, err := s.members.IsMember(ctx, in.RoomID, u.ID)
+	if err != nil {
+		return fmt.Errorf("chat: join_room: %w", err)
+	}
+	if err := s.join(ctx, e.Event, u, in.RoomID, member); err != nil {
+		return err
+	}
+	members, err := s.members.Members(ctx, in.RoomID)
+	if err != nil {
+		return fmt.Errorf("chat: join_room: members: %w", err)
+	}
+	if members == nil {
+		members = []signaling.User{}
+	}
+	return sess.Reply(ctx, e, "room_joined", roomJoined{RoomID: in.RoomID, Members: members, Online: s.onlineOf(ctx, members)})
+}
+
+// join makes u a member of the room (after the Policy and the room limit, unless it is one
+// already) and subscribes every session of u to the room.
+func (s *Service) join(ctx context.Context, event string, u signaling.User, roomID string, member bool) error {
+	if !member {
+		if err := s.policy.CanJoin(ctx, u, roomID); err != nil {
+			return err
+		}
+		rooms, err := s.members.Rooms(ctx, u.ID)
+		if err != nil {
+			return fmt.Errorf("chat: %s: rooms: %w", event, err)
+		}
+		if len(rooms) >= s.opts.MaxRoomsPerUser {
+			return signaling.Errorf(signaling.CodeForbidden, "%s: already a member of %d rooms, the limit", event, len(rooms))
+		}
+	}
+	if err := s.members.Join(ctx, roomID, u); err != nil {
+		return fmt.Errorf("chat: %s: join: %w", event, err)
+	}
+	if err := s.hub.SubscribeUser(ctx, u.ID, signaling.RoomTopic(roomID)); err != nil {
+		if !member { // leave nothing half-applied
+			if lerr := s.members.Leave(context.WithoutCancel(ctx), roomID, u.ID); lerr != nil {
+				s.log.Error("undo join failed", "room", roomID, "user", u.ID, "err", lerr)
+			}
+		}
+		return fmt.Errorf("chat: %s: subscribe: %w", event, err)
+	}
+	return nil
+}
+
+// onlineOf returns which members are online; a failing Online is logged and means none.
+func (s *Service) onlineOf(ctx context.Context, members []signaling.User) []string {
+	if s.online == nil || len(members) == 0 {
+		return []string{}
+	}
+	ids := make([]string, len(members))
+	for i, m := range members {
+		ids[i] = m.ID
+	}
+	on, err := s.online.Online(ctx, ids)
+	if err != nil {
+		s.log.Warn("online lookup failed", "err", err)
+		return []string{}
+	}
+	if on == nil {
+		on = []string{}
+	}
+	return on
+}
+
+func (s *Service) leaveRoom(ctx context.Context, sess *signaling.Session, e signaling.Envelope) error {
+	var in roomReq
+	if err := e.Bind(&in); err != nil {
+		return err
+	}
+	if err := checkRoomID(e.Event, in.RoomID); err != nil {
+		return err
+	}
+	u := sess.User()
+	if err := s.members.Leave(ctx, in.RoomID, u.ID); err != nil {
+		return fmt.Errorf("chat: leave_room: %w", err)
+	}
+	if err := s.hub.UnsubscribeUser(ctx, u.ID, signaling.RoomTopic(in.RoomID)); err != nil {
+		return fmt.Errorf("chat: leave_room: unsubscribe: %w", err)
+	}
+	s.typing.stop(ctx, u.ID, in.RoomID)
+	return sess.Reply(ctx, e, "room_left", roomReq{RoomID: in.RoomID})
+}
+
+type messageReq struct {
+	RoomID      string `json:"roomId"`
+	Content     string `json:"content"`
+	ClientMsgID string `json:"clientMsgId"`
+}
+
+func (s *Service) message(ctx context.Context, sess *signaling.Session, e signaling.Envelope) error {
+	var in messageReq
+	if err := e.Bind(&in); err != nil {
+		return err
+	}
+	if err := checkRoomID(e.Event, in.RoomID); err != nil {
+		return err
+	}
+	switch {
+	case in.Content == "":
+		return signaling.Errorf(signaling.CodeBadRequest, "message: content is required")
+	case len(in.Content) > s.opts.MaxMessageBytes:
+		return signaling.Errorf(signaling.CodeTooLarge, "message: content is longer than %d bytes", s.opts.MaxMessageBytes)
+	case !utf8.ValidString(in.Content):
+		return signaling.Errorf(signaling.CodeBadRequest, "message: content is not valid UTF-8")
+	case len(in.ClientMsgID) > MaxClientMsgIDBytes:
+		return signaling.Errorf(signaling.CodeTooLarge, "message: clientMsgId is longer than %d bytes", MaxClientMsgIDBytes)
+	}
+	u := sess.User()
+	member, err := s.members.IsMember(ctx, in.RoomID, u.ID)
+	if err != nil {
+		return fmt.Errorf("chat: message: %w", err)
+	}
+	if !member {
+		if s.opts.RequireJoin {
+			return signaling.Errorf(signaling.CodeForbidden, "message: not a member of room %q", in.RoomID)
+		}
+		if err := s.join(ctx, e.Event, u, in.RoomID, false); err != nil {
+			return err
+		}
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return fmt.Errorf("chat: message id: %w", err)
+	}
+	now := s.clock.Now().UTC().Truncate(time.Millisecond)
+	m := Message{
+		ID:          id.String(),
+		RoomID:      in.RoomID,
+		Content:     in.Content,
+		Sender:      u,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+		ClientMsgID: in.ClientMsgID,
+	}
+	stored, existing, err := s.store.Append(ctx, m)
+	if err != nil {
+		return fmt.Errorf("chat: message: store: %w", err)
+	}
+	if existing {
+		// Published the first time; the retry gets its acknowledgement again, and nobody else.
+		return sess.Reply(ctx, e, "message", stored)
+	}
+	perr := s.hub.Publish(ctx, signaling.RoomTopic(in.RoomID), signaling.Envelope{Event: "message", Data: stored})
+	s.typing.stop(ctx, u.ID, in.RoomID)
+	if perr != nil {
+		return fmt.Errorf("chat: message: publish: %w", perr)
+	}
+	return nil
+}
+
+type historyReq struct {
+	RoomID string `json:"roomId"`
+	Before string `json:"before"`
+	Limit  *int   `json:"limit"`
+}
+
+type historyReply struct {
+	RoomID   string    `json:"roomId"`
+	Messages []Message `json:"messages"`
+	HasMore  bool      `json:"hasMore"`
+}
+
+func (s *Service) getHistory(ctx context.Context, sess *signaling.Session, e signaling.Envelope) error {
+	var in historyReq
+	if err := e.Bind(&in); err != nil {
+		return err
+	}
+	if err := checkRoomID(e.Event, in.RoomID); err != nil {
+		return err
+	}
+	limit := DefaultHistoryLimit
+	if in.Limit != nil {
+		limit = *in.Limit
+		if limit < 1 || limit > MaxHistoryLimit {
+			return signaling.Errorf(signaling.CodeBadRequest, "get_history: limit must be 1..%d", MaxHistoryLimit)
+		}
+	}
+	if err := s.requireMember(ctx, e.Event, sess.User().ID, in.RoomID); err != nil {
+		return err
+	}
+	msgs, more, err := s.store.History(ctx, in.RoomID, in.Before, limit)
+	if errors.Is(err, ErrNotFound) {
+		return signaling.Errorf(signaling.CodeNotFound, "get_history: no message %q in room %q", in.Before, in.RoomID)
+	}
+	if err != nil {
+		return fmt.Errorf("chat: get_history: %w", err)
+	}
+	if msgs == nil {
+		msgs = []Message{}
+	}
+	return sess.Reply(ctx, e, "history", historyReply{RoomID: in.RoomID, Messages: msgs, HasMore: more})
+}
+
+func (s *Service) requireMember(ctx context.Context, event, userID, roomID string) error {
+	ok, err := s.members.IsMember(ctx, roomID, userID)
+	if err != nil {
+		return fmt.Errorf("chat: %s: %w", event, err)
+	}
+	if !ok {
+		return signaling.Errorf(signaling.CodeForbidden, "%s: not a member of room %q", event, roomID)
+	}
+	return nil
+}
+
+type typingReq struct {
+	RoomID   string `json:"roomId"`
+	IsTyping *bool  `json:"isTyping"`
+}
+
+func (s *Service) typingEvent(ctx context.Context, sess *signaling.Session, e signaling.Envelope) error {
+	var in typingReq
+	if err := e.Bind(&in); err != nil {
+		return err
+	}
+	if err := checkRoomID(e.Event, in.RoomID); err != nil {
+		return err
+	}
+	if in.IsTyping == nil {
+		return signaling.Errorf(signaling.CodeBadRequest, "typing: isTyping is required")
+	}
+	u := sess.User()
+	if err := s.requireMember(ctx, e.Event, u.ID, in.RoomID); err != nil {
+		return err
+	}
+	s.typing.set(ctx, u, sess.ID(), in.RoomID, *in.IsTyping)
+	return nil
+}
+
+type roomsReply struct {
+	Rooms []string `json:"rooms"`
+}
+
+// getRooms answers the additive `get_rooms {}` with `rooms {rooms: [roomId]}`.
+func (s *Service) getRooms(ctx context.Context, sess *signaling.Session, e signaling.Envelope) error {
+	rooms, err := s.members.Rooms(ctx, sess.User().ID)
+	if err != nil {
+		return fmt.Errorf("chat: get_rooms: %w", err)
+	}
+	if rooms == nil {
+		rooms = []string{}
+	}
+	return sess.Reply(ctx, e, "rooms", roomsReply{Rooms: rooms})
+}
+
+// onSession subscribes a starting (or resumed) session to its user's rooms, and ends the typing
+// of a session that is gone.
+func (s *Service) onSession(ctx context.Context, sess *signaling.Session, ev signaling.SessionEvent) {
+	switch ev {
+	case signaling.SessionConnected, signaling.SessionResumed:
+		if err := s.subscribeRooms(ctx, sess); err != nil {
+			// A session that silently misses its rooms is worse than a reconnect.
+			s.log.Error("subscribing a session to its rooms failed; closing it", "session", sess.ID(), "user", sess.User().ID, "err", err)
+			sess.Close(signaling.StatusTryAgainLater, "chat unavailable")
+		}
+	case signaling.SessionDropped, signaling.SessionGone:
+		s.typing.sessionEnded(sess.ID())
+	}
+}
+
+func (s *Service) subscribeRooms(ctx context.Context, sess *signaling.Session) error {
+	rooms, err := s.members.Rooms(ctx, sess.User().ID)
+	if err != nil {
+		return fmt.Errorf("chat: rooms of %s: %w", sess.User().ID, err)
+	}
+	for _, r := range rooms {
+		if err := s.hub.Subscribe(ctx, sess.ID(), signaling.RoomTopic(r)); err != nil {
+			return fmt.Errorf("chat: subscribe to %s: %w", r, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,201 @@
+package chat_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/huddle-go/huddle/chat"
+	"github.com/huddle-go/huddle/internal/clock"
+	"github.com/huddle-go/huddle/signaling"
+	"github.com/huddle-go/huddle/signaling/signalingtest"
+	"github.com/matryer/is"
+)
+
+// typingRoom sets up alice (two tabs) and bob in room r1, with typing on a manual clock.
+func typingRoom(t *testing.T) (clk *clock.Manual, svc *chat.Service, alice1, alice2, bob *signalingtest.Client) {
+	t.Helper()
+	clk = clock.NewManual(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
+	n, svc := setup(t, &chat.Options{Clock: clk})
+	alice1, alice2, bob = connect(t, n, "alice"), connect(t, n, "alice"), connect(t, n, "bob")
+	join(t, alice1, "r1")
+	join(t, bob, "r1")
+	return clk, svc, alice1, alice2, bob
+}
+
+func typing(c *signalingtest.Client, on bool) {
+	c.Send("typing", map[string]any{"roomId": "r1", "isTyping": on})
+}
+
+func TestTypingGoesToOtherUsersOnly(t *testing.T) {
+	is := is.New(t)
+	clk, _, alice1, alice2, bob := typingRoom(t)
+	typing(alice1, true)
+	e, f := expectTyping(t, bob)
+	is.Equal(e, typingEvent{RoomID: "r1", User: userOf("alice"), IsTyping: true}) // who types where
+	is.Equal(f.Seq, uint64(0))                                                    // typing is ephemeral: no seq
+	alice1.ExpectNone("typing", quiet)                                            // not echoed to the typer
+	alice2.ExpectNone("typing", quiet)                                            // nor to the typer's other tab
+
+	bob.Send("get_history", map[string]string{"roomId": "r1"})
+	h, _ := expectHistory(t, bob)
+	is.Equal(len(h.Messages), 0) // typing is not persisted
+
+	typing(alice1, false)
+	e, _ = expectTyping(t, bob)
+	is.True(!e.IsTyping) // a false is forwarded at once
+	typing(alice1, false)
+	barrier(t, alice1)
+	bob.ExpectNone("typing", quiet) // a false when not typing is not forwarded
+	clk.Advance(time.Minute)
+	is.Equal(clk.Pending(), 0) // no timer is left behind
+}
+
+func TestTypingNonMemberGetsNothing(t *testing.T) {
+	is := is.New(t)
+	clk := clock.NewManual(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
+	n, _ := setup(t, &chat.Options{Clock: clk})
+	alice, bob, carol := connect(t, n, "alice"), connect(t, n, "bob"), connect(t, n, "carol")
+	join(t, alice, "r1")
+	join(t, bob, "r1")
+	join(t, carol, "r2")
+	typing(alice, true)
+	e, _ := expectTyping(t, bob)
+	is.True(e.IsTyping)               // the member is told
+	carol.ExpectNone("typing", quiet) // a non-member is not
+}
+
+func TestTypingThrottle(t *testing.T) {
+	is := is.New(t)
+	clk, _, alice1, _, bob := typingRoom(t)
+
+	typing(alice1, true)
+	e, _ := expectTyping(t, bob)
+	is.True(e.IsTyping) // the first true goes at once
+	typing(alice1, true)
+	typing(alice1, true)
+	barrier(t, alice1)
+	bob.ExpectNone("typing", quiet) // a true while shown is not repeated
+
+	typing(alice1, false)
+	e, _ = expectTyping(t, bob)
+	is.True(!e.IsTyping) // a false goes at once
+	typing(alice1, true)
+	barrier(t, alice1)
+	bob.ExpectNone("typing", quiet) // a true within a second of the last one waits
+	clk.Advance(999 * time.Millisecond)
+	bob.ExpectNone("typing", quiet) // until the second is over
+	clk.Advance(time.Millisecond)
+	e, _ = expectTyping(t, bob)
+	is.True(e.IsTyping) // then it goes
+
+	typing(alice1, false)
+	e, _ = expectTyping(t, bob)
+	is.True(!e.IsTyping) // a false goes at once, throttled or not
+	typing(alice1, true)
+	typing(alice1, false)
+	barrier(t, alice1)
+	clk.Advance(time.Second)
+	bob.ExpectNone("typing", quiet) // a held true that a false cancelled never goes
+
+	clk.Advance(time.Minute)
+	is.Equal(clk.Pending(), 0) // no timer is left behind
+}
+
+func TestTypingTimesOut(t *testing.T) {
+	is := is.New(t)
+	clk, _, alice1, _, bob := typingRoom(t)
+	typing(alice1, true)
+	e, _ := expectTyping(t, bob)
+	is.True(e.IsTyping) // started
+	clk.Advance(5 * time.Second)
+	typing(alice1, true) // still typing: the timeout starts again
+	barrier(t, alice1)
+	clk.Advance(5 * time.Second)
+	bob.ExpectNone("typing", quiet) // 5 s after the last true: still typing
+	clk.Advance(time.Second)
+	e, _ = expectTyping(t, bob)
+	is.Equal(e, typingEvent{RoomID: "r1", User: userOf("alice"), IsTyping: false}) // 6 s quiet: the server stops it
+	clk.Advance(time.Minute)
+	is.Equal(clk.Pending(), 0) // no timer is left behind
+}
+
+func TestTypingStops(t *testing.T) {
+	t.Run("OnMessage", func(t *testing.T) {
+		is := is.New(t)
+		clk, _, alice1, _, bob := typingRoom(t)
+		typing(alice1, true)
+		expectTyping(t, bob)
+		say(alice1, "r1", "done typing")
+		m, _ := expectMessage(t, bob)
+		is.Equal(m.Content, "done typing") // the message
+		e, _ := expectTyping(t, bob)
+		is.True(!e.IsTyping) // ends the typing
+		barrier(t, alice1)
+		clk.Advance(time.Minute)
+		bob.ExpectNone("typing", quiet) // and the timeout sends no second false
+		is.Equal(clk.Pending(), 0)      // no timer is left behind
+	})
+	t.Run("OnLeave", func(t *testing.T) {
+		is := is.New(t)
+		clk, _, alice1, _, bob := typingRoom(t)
+		typing(alice1, true)
+		expectTyping(t, bob)
+		alice1.Send("leave_room", map[string]string{"roomId": "r1"})
+		e, _ := expectTyping(t, bob)
+		is.True(!e.IsTyping) // leaving ends the typing
+		barrier(t, alice1)
+		clk.Advance(time.Minute)
+		is.Equal(clk.Pending(), 0) // no timer is left behind
+	})
+	t.Run("OnSessionGone", func(t *testing.T) {
+		is := is.New(t)
+		clk, _, alice1, alice2, bob := typingRoom(t)
+		typing(alice1, true)
+		expectTyping(t, bob)
+		alice2.Close(signaling.StatusNormalClosure)
+		bob.ExpectNone("typing", quiet) // another tab going away changes nothing
+		alice1.Close(signaling.StatusNormalClosure)
+		e, _ := expectTyping(t, bob)
+		is.Equal(e, typingEvent{RoomID: "r1", User: userOf("alice"), IsTyping: false}) // the typing tab is gone
+		// The hook runs on the ended session's goroutine: let it finish arming its last timer.
+		is.True(eventually(func() bool { clk.Advance(time.Minute); return clk.Pending() == 0 })) // no timer is left behind
+	})
+	t.Run("OnSessionDropped", func(t *testing.T) {
+		is := is.New(t)
+		clk, _, alice1, _, bob := typingRoom(t)
+		typing(alice1, true)
+		expectTyping(t, bob)
+		alice1.Close(signaling.StatusGoingAway) // a flicker: the session waits for a resume
+		e, _ := expectTyping(t, bob)
+		is.True(!e.IsTyping)                                                                     // a disconnected user is not typing
+		is.True(eventually(func() bool { clk.Advance(time.Minute); return clk.Pending() == 0 })) // no timer is left behind
+	})
+}
+
+func TestCloseStopsTypingTimers(t *testing.T) {
+	is := is.New(t)
+	clk, svc, alice1, _, bob := typingRoom(t)
+	typing(alice1, true)
+	expectTyping(t, bob)
+	is.True(clk.Pending() > 0) // the timeout is armed
+	is.NoErr(svc.Close())      // close
+	is.Equal(clk.Pending(), 0) // every timer stopped
+	is.NoErr(svc.Close())      // Close is idempotent
+	typing(alice1, true)
+	barrier(t, alice1)
+	is.Equal(clk.Pending(), 0) // no timer after Close
+}
+
+// eventually reports whether cond becomes true within the wait, checking every millisecond.
+func eventually(cond func() bool) bool {
+	deadline := time.Now().Add(wait)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		<-tick.C
+	}
+	return true
+}

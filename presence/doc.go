@@ -1,0 +1,36 @@
+// Package presence tracks who is online across the nodes of a Huddle server and tells each user's
+// co-members — the users sharing a room with it — when its status changes (PROTOCOL.md §6).
+//
+// Start with New: it hooks a Tracker into a signaling.Hub (a *signaling.Node), where it handles
+// the client events `presence {status}` and `get_presence {roomId?}`, sends `presence_snapshot`
+// at every session start and publishes `presence {user, status, lastSeen?}` to the co-members of
+// a user whose aggregate status changed, once per co-member however many rooms they share.
+//
+//	tracker := presence.New(node, &presence.Options{Rooms: membership, Store: store})
+//	defer tracker.Close()
+//
+// The pieces:
+//
+//   - Rooms is what presence asks about membership: a user's rooms and a room's members. chat's
+//     membership store satisfies it; the server wires the two, so presence never imports chat.
+//   - Store keeps every user's sessions, chosen status and last-seen time, shared by all nodes.
+//     MemoryStore serves one process; presence/redispresence serves several. Store is small and
+//     context-first, and internal/storetest holds its contract test.
+//   - Tracker turns session events into Store calls and Store answers into events. Other
+//     services ask it who is online with Online and Status.
+//
+// Semantics. A user may have any number of sessions (tabs, devices, nodes). It is online from its
+// first session; a session whose connection dropped keeps it online for the Node's resume window,
+// so a reload shows co-members nothing; it goes offline, with lastSeen (RFC 3339, milliseconds),
+// when its last session is gone. A user may choose away (or online again) with `presence`; the
+// choice lasts while the user has sessions.
+//
+// Dead nodes. Each Tracker renews its node's deadline in the Store every HeartbeatInterval and
+// polls the Store for nodes whose deadline passed: their sessions are removed and their users go
+// offline, announced by whichever node claimed them, within NodeTTL + HeartbeatInterval (25 s by
+// default). A node that was cut off from the Store for longer finds at its next heartbeat that it
+// was reaped and adds its sessions again. Store calls that fail are logged and retried at the
+// next heartbeat, so a Store outage delays changes but loses none.
+//
+// All methods of Tracker and MemoryStore are safe for concurrent use.
+package presence

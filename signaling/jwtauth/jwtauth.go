@@ -1,0 +1,130 @@
+// Package jwtauth is a signaling.Authenticator for JSON Web Tokens signed with HS256, the
+// scheme of PROTOCOL.md §1 and of the original web client.
+//
+// A token is read from the `token` query parameter (what a browser can send on a WebSocket
+// URL) or from an `Authorization: Bearer` header. It must be signed with HS256 and the shared
+// secret (every other algorithm, `none` included, is refused), carry an `exp` claim that has not
+// passed, and name the user in `sub`; the display name comes from `username` (default: `sub`).
+//
+//	auth := jwtauth.New(secret, nil)
+//	http.Handle("/ws", ws.Handler(node, &ws.Options{Authenticator: auth}))
+//
+// An *Authenticator is safe for concurrent use.
+package jwtauth
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/huddle-go/huddle/signaling"
+)
+
+// Options configures an Authenticator. The zero value of each field means its default.
+type Options struct {
+	// Leeway tolerates clock skew between the token issuer and this server when checking `exp`
+	// (and `nbf`, `iat` when present). Default: 0.
+	Leeway time.Duration
+	// Clock returns the current time, for tests. Default: time.Now.
+	Clock func() time.Time
+}
+
+// Authenticator verifies HS256 JWTs. Create one with New.
+type Authenticator struct {
+	secret []byte
+	parser *jwt.Parser
+}
+
+var _ signaling.Authenticator = (*Authenticator)(nil)
+
+// Claims are the claims Authenticator reads: the registered ones (`sub`, `exp`, ...) and
+// `username`. Token issuers may use it to build tokens.
+type Claims struct {
+	Username string `json:"username,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// New returns an Authenticator that accepts tokens signed with HS256 and secret. It panics if
+// secret is empty: an empty HMAC key would let anyone sign tokens. Nil options mean all defaults.
+func New(secret []byte, opts *Options) *Authenticator {
+	if len(secret) == 0 {
+		panic("jwtauth: New needs a non-empty secret")
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	popts := []jwt.ParserOption{
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(o.Clock),
+	}
+	if o.Leeway > 0 {
+		popts = append(popts, jwt.WithLeeway(o.Leeway))
+	}
+	return &Authenticator{
+		secret: append([]byte(nil), secret...),
+		parser: jwt.NewParser(popts...),
+	}
+}
+
+// ErrNoToken is the cause when a request carries neither `?token=` nor a Bearer header.
+var ErrNoToken = errors.New("jwtauth: no token in ?token= or Authorization: Bearer")
+
+// ErrNoSubject is the cause when a valid token has an empty `sub` claim.
+var ErrNoSubject = errors.New("jwtauth: token has no sub claim")
+
+// Authenticate verifies the request's token and returns its user, expiring at `exp`. A Bearer
+// header wins over `?token=` when both are present. Every error wraps
+// signaling.ErrUnauthenticated, and the jwt cause (jwt.ErrTokenExpired, ...) or ErrNoToken /
+// ErrNoSubject.
+func (a *Authenticator) Authenticate(r *http.Request) (signaling.Identity, error) {
+	raw := bearer(r.Header.Get("Authorization"))
+	if raw == "" {
+		raw = r.URL.Query().Get("token")
+	}
+	if raw == "" {
+		return signaling.Identity{}, fail(ErrNoToken)
+	}
+	var c Claims
+	_, err := a.parser.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
+		// WithValidMethods already refuses other algorithms; this keeps the key from ever
+		// reaching a verifier of another kind.
+		if t.Method != jwt.SigningMethodHS256 {
+			return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
+		}
+		return a.secret, nil
+	})
+	if err != nil {
+		return signaling.Identity{}, fail(err)
+	}
+	if c.Subject == "" {
+		return signaling.Identity{}, fail(ErrNoSubject)
+	}
+	name := c.Username
+	if name == "" {
+		name = c.Subject
+	}
+	return signaling.Identity{
+		User:    signaling.User{ID: c.Subject, Username: name},
+		Expires: c.ExpiresAt.Time,
+	}, nil
+}
+
+func bearer(h string) string {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+func fail(cause error) error {
+	return fmt.Errorf("%w: %w", signaling.ErrUnauthenticated, cause)
+}

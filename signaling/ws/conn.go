@@ -1,0 +1,192 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+	"github.com/huddle-go/huddle/signaling"
+)
+
+// conn adapts a *websocket.Conn to signaling.Conn (and signaling.PrefixWriter).
+//
+// Read is called from one goroutine. Write, WritePrefixed and Close are safe for concurrent use
+// (coder/websocket serializes message writes). Close is idempotent: the first call performs the
+// close handshake, later calls return nil at once.
+type conn struct {
+	ws     *websocket.Conn
+	log    *slog.Logger
+	closed atomic.Bool
+	// handshake is the close our Close completed with the peer (the peer answered with the same
+	// code); a Read that starts after it reports it rather than a bare "closed connection".
+	handshake atomic.Pointer[signaling.CloseError]
+	closeDone chan struct{} // closed when the first Close or abort has returned
+
+	// The server's ping loop, when running.
+	stopPing context.CancelFunc
+	pingDone chan struct{}
+}
+
+var (
+	_ signaling.Conn         = (*conn)(nil)
+	_ signaling.PrefixWriter = (*conn)(nil)
+)
+
+func newConn(c *websocket.Conn, log *slog.Logger) *conn {
+	return &conn{ws: c, log: log, closeDone: make(chan struct{})}
+}
+
+// Read returns the next text or binary message. When the peer closed with a close frame the
+// error wraps a *signaling.CloseError with its code and reason.
+func (c *conn) Read(ctx context.Context) ([]byte, error) {
+	_, b, err := c.ws.Read(ctx)
+	if err != nil {
+		if c.closed.Load() && errors.Is(err, net.ErrClosed) {
+			// Our own Close ended the connection (the read may have lost the race for the
+			// peer's answer to it): report the close handshake's result.
+			<-c.closeDone
+			if ce := c.handshake.Load(); ce != nil {
+				return nil, fmt.Errorf("ws: read: %w", ce)
+			}
+		}
+		return nil, readError(err)
+	}
+	return b, nil
+}
+
+// readError converts a close frame into a *signaling.CloseError, keeping other errors as they are.
+func readError(err error) error {
+	var ce websocket.CloseError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("ws: read: %w", &signaling.CloseError{Code: signaling.StatusCode(ce.Code), Reason: ce.Reason})
+	}
+	return fmt.Errorf("ws: read: %w", err)
+}
+
+// Write sends frame as one text message.
+func (c *conn) Write(ctx context.Context, frame []byte) error {
+	if err := c.ws.Write(ctx, websocket.MessageText, frame); err != nil {
+		return fmt.Errorf("ws: write: %w", err)
+	}
+	return nil
+}
+
+// WritePrefixed sends prefix followed by body as one text message, without joining them.
+func (c *conn) WritePrefixed(ctx context.Context, prefix, body []byte) (err error) {
+	w, err := c.ws.Writer(ctx, websocket.MessageText)
+	if err != nil {
+		return fmt.Errorf("ws: write: %w", err)
+	}
+	_, err = w.Write(prefix)
+	if err == nil {
+		_, err = w.Write(body)
+	}
+	// Close finishes the message (and releases the writer) even after a failed Write.
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("ws: write: %w", err)
+	}
+	return nil
+}
+
+// Close sends a close frame with code and reason, waits briefly for the peer's answer and
+// releases the connection. Only the first call does anything.
+func (c *conn) Close(code signaling.StatusCode, reason string) error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	defer close(c.closeDone)
+	c.stop()
+	reason = truncateReason(reason)
+	err := c.ws.Close(websocket.StatusCode(code), reason)
+	if err != nil {
+		return fmt.Errorf("ws: close: %w", err)
+	}
+	c.handshake.Store(&signaling.CloseError{Code: code, Reason: reason})
+	return nil
+}
+
+// abort closes the TCP connection at once, without a close frame (a dead peer would not answer
+// the handshake anyway). The peer, if it is still there, sees an abnormal closure.
+func (c *conn) abort() {
+	if c.closed.Swap(true) {
+		return
+	}
+	defer close(c.closeDone)
+	c.stop()
+	_ = c.ws.CloseNow()
+}
+
+func (c *conn) stop() {
+	if c.stopPing != nil {
+		c.stopPing()
+	}
+}
+
+// startPing runs the heartbeat: every interval a ping, and a connection whose pong is later than
+// timeout is aborted. The loop belongs to the connection: it ends when the connection is closed
+// (or the ping fails), and wait returns once it has.
+func (c *conn) startPing(interval, timeout time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stopPing = cancel
+	c.pingDone = make(chan struct{})
+	go c.pingLoop(ctx, interval, timeout)
+}
+
+func (c *conn) pingLoop(ctx context.Context, interval, timeout time.Duration) {
+	defer close(c.pingDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		err := c.ws.Ping(pctx)
+		late := pctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if err == nil {
+			continue
+		}
+		if late {
+			c.log.Debug("ws: pong timeout, dropping connection", "timeout", timeout)
+			c.abort()
+		}
+		// Otherwise the connection is already closed; its reader reports why.
+		return
+	}
+}
+
+// wait blocks until the ping loop, if any, has exited. Call it after Close or abort.
+func (c *conn) wait() {
+	if c.pingDone != nil {
+		<-c.pingDone
+	}
+}
+
+// Subprotocol returns the negotiated WebSocket subprotocol.
+func (c *conn) Subprotocol() string { return c.ws.Subprotocol() }
+
+// maxReason is the longest close reason that fits a control frame (125 bytes minus the code).
+const maxReason = 123
+
+func truncateReason(s string) string {
+	if len(s) <= maxReason {
+		return s
+	}
+	s = s[:maxReason]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}

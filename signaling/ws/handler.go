@@ -1,0 +1,270 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/huddle-go/huddle/signaling"
+)
+
+// Server runs one session over a connection until it ends. *signaling.Node implements it.
+type Server interface {
+	// Serve runs a session over c for u; it blocks until the session's connection ends and
+	// always closes c.
+	Serve(ctx context.Context, c signaling.Conn, u signaling.User, opts *signaling.SessionOptions) error
+	// CheckResume reports whether u may present a resume token; a failure is answered with 401.
+	CheckResume(u signaling.User, token string) error
+}
+
+var _ Server = (*signaling.Node)(nil)
+
+// Options configures Handler. The zero value of each field means its default, except
+// Authenticator, which is required.
+type Options struct {
+	// Authenticator establishes the user before the upgrade; a failure is an HTTP 401 with a
+	// JSON body and no upgrade. Required: Handler panics without one. Use
+	// signaling.DevAuthenticator{} only for development.
+	Authenticator signaling.Authenticator
+	// OriginPatterns are the host patterns of other origins allowed to connect, with the
+	// semantics of websocket.AcceptOptions.OriginPatterns (path.Match on the Origin's host, or
+	// on "scheme://host" when the pattern has a scheme). The request's own host is always
+	// allowed, and a request without Origin (not a browser) is not checked. Default: none, so
+	// only same-host pages; any other Origin gets HTTP 403.
+	OriginPatterns []string
+	// ReadLimit is the largest client frame in bytes; a bigger one closes the connection with
+	// 1009. Default: the server's Limits().MaxFrameBytes when it has that method (a
+	// *signaling.Node has), else 64 KiB. Negative: no limit.
+	ReadLimit int64
+	// PingInterval is how often the server pings each connection. Default: 25 s. Negative: no
+	// pings.
+	PingInterval time.Duration
+	// PongTimeout is how long a pong may take; a connection whose pong is later is dropped
+	// without a close frame, so that its session waits for a resume. Default: 10 s.
+	PongTimeout time.Duration
+	// DefaultCodec is the codec of a connection that names none, by subprotocol or ?codec=.
+	// Default: signaling.JSON.
+	DefaultCodec signaling.Codec
+	// Logger receives the handler's logs; per-connection events are logged at Debug. Default:
+	// silent.
+	Logger *slog.Logger
+}
+
+// DefaultReadLimit is the read limit when neither Options.ReadLimit nor the server sets one.
+const DefaultReadLimit = 64 << 10
+
+func (opts *Options) withDefaults(srv Server) Options {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Authenticator == nil {
+		panic("ws: Handler needs Options.Authenticator (use signaling.DevAuthenticator{} for development)")
+	}
+	o.OriginPatterns = append([]string(nil), o.OriginPatterns...)
+	for _, p := range o.OriginPatterns {
+		if _, err := path.Match(p, ""); err != nil {
+			panic("ws: bad origin pattern " + strconv.Quote(p) + ": " + err.Error())
+		}
+	}
+	if o.ReadLimit == 0 {
+		o.ReadLimit = DefaultReadLimit
+		if l, ok := srv.(interface{ Limits() signaling.Limits }); ok && l.Limits().MaxFrameBytes > 0 {
+			o.ReadLimit = int64(l.Limits().MaxFrameBytes)
+		}
+	}
+	if o.ReadLimit < 0 {
+		o.ReadLimit = -1
+	}
+	if o.PingInterval == 0 {
+		o.PingInterval = 25 * time.Second
+	}
+	if o.PongTimeout <= 0 {
+		o.PongTimeout = 10 * time.Second
+	}
+	if o.DefaultCodec == nil {
+		o.DefaultCodec = signaling.JSON
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Handler returns the WebSocket endpoint of srv (PROTOCOL.md §1). For each request it, in order:
+//   - authenticates with opts.Authenticator: failure is 401 {"error":"unauthorized"};
+//   - validates `lastSeq` (400 {"error":"bad_request"} unless a non-negative integer) and
+//     checks a `resume` token with srv.CheckResume (401);
+//   - picks the codec: the first offered subprotocol "huddle.v1.<name>" of a registered codec,
+//     else `?codec=<name>`, else opts.DefaultCodec (an offered huddle subprotocol or a ?codec=
+//     naming no registered codec is 400);
+//   - upgrades, checking Origin (403) and echoing the chosen subprotocol;
+//   - runs srv.Serve until the session's connection ends, pinging the client meanwhile.
+//
+// The session's context keeps r.Context()'s values but not its cancellation (the request's
+// context must not be used after the hijack): a session ends when its connection does, or when
+// srv shuts down (signaling.Node.Shutdown closes it with 1012). http.Server.Shutdown does not
+// wait for hijacked connections; shut the Node down first.
+//
+// Handler panics if opts has no Authenticator or a malformed origin pattern.
+func Handler(srv Server, opts *Options) http.Handler {
+	if srv == nil {
+		panic("ws: Handler needs a Server")
+	}
+	return &handler{srv: srv, opts: opts.withDefaults(srv)}
+}
+
+type handler struct {
+	srv  Server
+	opts Options
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	log := h.opts.Logger
+	id, err := h.opts.Authenticator.Authenticate(r)
+	if err == nil && id.User.ID == "" {
+		err = errors.New("ws: the authenticator returned no user id")
+	}
+	if err != nil {
+		h.refuseAuth(w, r, err)
+		return
+	}
+	so := signaling.SessionOptions{Expires: id.Expires}
+	q := r.URL.Query()
+	if q.Has("lastSeq") {
+		n, err := strconv.ParseUint(q.Get("lastSeq"), 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, signaling.CodeBadRequest, "lastSeq must be a non-negative integer")
+			return
+		}
+		so.LastSeq = n
+	}
+	if tok := q.Get("resume"); tok != "" {
+		if err := h.srv.CheckResume(id.User, tok); err != nil {
+			log.Debug("ws: resume token refused", "user", id.User.ID, "remote", r.RemoteAddr, "err", err)
+			writeError(w, http.StatusUnauthorized, signaling.CodeUnauthorized, "resume token not valid for this user")
+			return
+		}
+		so.ResumeToken = tok
+	}
+	codec, proto, msg := h.negotiate(r)
+	if codec == nil {
+		writeError(w, http.StatusBadRequest, signaling.CodeBadRequest, msg)
+		return
+	}
+	so.Codec = codec
+
+	wc, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:   proto,
+		OriginPatterns: h.opts.OriginPatterns,
+	})
+	if err != nil {
+		// Accept has answered (403 for a foreign origin, 426 for a plain request, ...).
+		log.Debug("ws: upgrade refused", "user", id.User.ID, "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	wc.SetReadLimit(h.opts.ReadLimit)
+	c := newConn(wc, log)
+	if h.opts.PingInterval > 0 {
+		c.startPing(h.opts.PingInterval, h.opts.PongTimeout)
+	}
+	log.Debug("ws: connected", "user", id.User.ID, "remote", r.RemoteAddr, "codec", codec.Name(), "resume", so.ResumeToken != "")
+
+	err = h.srv.Serve(context.WithoutCancel(r.Context()), c, id.User, &so)
+	// Serve always closes c; this only makes sure, and stops the ping loop.
+	_ = c.Close(signaling.StatusNormalClosure, "")
+	c.wait()
+	log.Debug("ws: connection ended", "user", id.User.ID, "remote", r.RemoteAddr, "err", err)
+}
+
+// refuseAuth answers a failed authentication: 401 with the authenticator's reason for
+// credentials problems (errors wrapping signaling.ErrUnauthenticated), 503 for an unavailable
+// backend, and 401 with a generic message (the detail logged) for anything else.
+func (h *handler) refuseAuth(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, signaling.ErrUnauthenticated):
+		h.opts.Logger.Debug("ws: unauthenticated", "remote", r.RemoteAddr, "err", err)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="huddle"`)
+		writeError(w, http.StatusUnauthorized, signaling.CodeUnauthorized, authMessage(err))
+	case errors.Is(err, signaling.ErrUnavailable):
+		h.opts.Logger.Warn("ws: authenticator unavailable", "remote", r.RemoteAddr, "err", err)
+		writeError(w, http.StatusServiceUnavailable, signaling.CodeUnavailable, "authentication is unavailable; try again")
+	default:
+		h.opts.Logger.Warn("ws: authentication failed", "remote", r.RemoteAddr, "err", err)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="huddle"`)
+		writeError(w, http.StatusUnauthorized, signaling.CodeUnauthorized, "authentication failed")
+	}
+}
+
+// authMessage is the client-facing text of an authentication error: its message without the
+// redundant "signaling: unauthenticated" part, on one line.
+func authMessage(err error) string {
+	msg := err.Error()
+	base := signaling.ErrUnauthenticated.Error()
+	msg = strings.TrimPrefix(msg, base)
+	msg = strings.TrimLeft(msg, ": \n")
+	msg = strings.ReplaceAll(msg, "\n", ": ")
+	if msg == "" {
+		msg = "credentials required"
+	}
+	return msg
+}
+
+// negotiate picks the session codec and the subprotocol to echo. A nil codec means a 400 with
+// the returned message.
+func (h *handler) negotiate(r *http.Request) (signaling.Codec, []string, string) {
+	offeredHuddle := false
+	for _, p := range headerTokens(r.Header, "Sec-WebSocket-Protocol") {
+		if len(p) <= len(signaling.SubprotocolPrefix) || !strings.EqualFold(p[:len(signaling.SubprotocolPrefix)], signaling.SubprotocolPrefix) {
+			continue
+		}
+		offeredHuddle = true
+		if c, ok := signaling.CodecByName(p[len(signaling.SubprotocolPrefix):]); ok {
+			return c, []string{p}, ""
+		}
+	}
+	if offeredHuddle {
+		return nil, nil, "none of the offered " + signaling.SubprotocolPrefix + "* subprotocols is supported"
+	}
+	if name := r.URL.Query().Get("codec"); name != "" {
+		c, ok := signaling.CodecByName(name)
+		if !ok {
+			return nil, nil, "unknown codec " + strconv.Quote(name)
+		}
+		return c, nil, ""
+	}
+	return h.opts.DefaultCodec, nil, ""
+}
+
+func headerTokens(h http.Header, key string) []string {
+	var out []string
+	for _, v := range h.Values(key) {
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// errorBody is the JSON body of a refused handshake.
+type errorBody struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(errorBody{Error: code, Message: msg})
+}
