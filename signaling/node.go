@@ -38,7 +38,9 @@ type NodeOptions struct {
 	ResumeWindow time.Duration
 	// ResumeBuffer bounds the events kept per session for resume. Default: 1000.
 	ResumeBuffer int
-	// ResumeSecret signs resume tokens; nodes sharing a Broker must share it. Default: random.
+	// ResumeSecret signs resume tokens. Nodes sharing a Broker must share it, and a node that
+	// restarts must keep it, or its clients' tokens are refused (401) and they start afresh.
+	// Default: random, per process.
 	ResumeSecret []byte
 	// ICE lists the STUN/TURN servers sent in the `session` event.
 	ICE ICEConfig
@@ -370,8 +372,15 @@ func (n *Node) takeOver(sid string, u User, so *SessionOptions, a *attachment) (
 		return nil, false
 	}
 	s.mu.Lock()
-	if s.state == stateGone || s.codec.Name() != so.Codec.Name() {
+	if s.state == stateGone {
 		s.mu.Unlock()
+		return nil, false
+	}
+	if s.codec.Name() != so.Codec.Name() {
+		// The buffer holds bodies in the old codec: start afresh and end the old session now
+		// rather than keeping its user online for a window nobody will use.
+		s.mu.Unlock()
+		n.endSession(s)
 		return nil, false
 	}
 	replay, ok := s.buf.after(so.LastSeq, s.seq, n.clock.Now())
@@ -425,6 +434,7 @@ func (n *Node) sessionInfo(s *Session, resumed bool) sessionInfo {
 		ServerTime:     n.clock.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"),
 		ICEServers:     n.ICEServers(s.user.ID),
 		Limits:         n.opts.Limits,
+		NodeID:         n.id,
 	}
 }
 

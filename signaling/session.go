@@ -130,8 +130,10 @@ func (s *Session) enqueue(body []byte, ephemeral bool) {
 	case a.q <- outFrame{seq: seq, body: body}:
 		s.node.stats.delivered.Add(1)
 	default:
-		s.node.stats.slowConsumers.Add(1)
-		a.kill(StatusTryAgainLater, "slow consumer")
+		if a.kill(StatusTryAgainLater, "slow consumer") {
+			s.node.stats.slowConsumers.Add(1)
+			s.node.log.Warn("slow consumer: closing with 1013", "session", s.id, "user", s.user.ID)
+		}
 	}
 }
 
@@ -177,9 +179,10 @@ func newAttachment(c Conn, queue int) *attachment {
 	return a
 }
 
-// kill asks the writer to close the connection with code. The first call wins.
-func (a *attachment) kill(code StatusCode, reason string) {
+// kill asks the writer to close the connection with code. The first call wins and reports true.
+func (a *attachment) kill(code StatusCode, reason string) (first bool) {
 	a.once.Do(func() {
+		first = true
 		a.code.Store(int32(code))
 		a.reason.Store(&reason)
 		close(a.stop)
@@ -190,6 +193,7 @@ func (a *attachment) kill(code StatusCode, reason string) {
 			_ = a.conn.Close(code, reason)
 		})
 	})
+	return first
 }
 
 // shutdown asks the writer to flush the queue, then close with 1012.

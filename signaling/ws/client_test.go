@@ -143,7 +143,7 @@ func TestClientRoundTrip(t *testing.T) {
 	is.Equal(string(ev.Data), `{"x":1}`) // payload codec data is decoded too
 	is.True(ev.Seq > 0)                  // with its seq
 
-	is.NoErr(c.Close())
+	is.NoErr(c.Close()) // closes cleanly
 	eventsClosed(t, c)
 	is.True(errors.Is(c.Err(), ws.ErrClosed))                                 // closed by us
 	is.True(errors.Is(c.Send(context.Background(), "echo", 1), ws.ErrClosed)) // no sends after Close
@@ -283,8 +283,8 @@ func TestClientGivesUp(t *testing.T) {
 			MinBackoff: time.Millisecond,
 			OnSession:  func(ws.SessionInfo) { sessions.Add(1) },
 		})
-		is.NoErr(c.Send(context.Background(), "echo", 1))
-		expect(t, c, "echo") // the session runs; its expiry is scheduled
+		is.NoErr(c.Send(context.Background(), "echo", 1)) // sent
+		expect(t, c, "echo")                              // the session runs; its expiry is scheduled
 		clk.Advance(2 * time.Hour)
 		eventsClosed(t, c)
 		is.True(errors.Is(c.Err(), ws.ErrClosed))                                 // the client gave up

@@ -289,10 +289,10 @@ func TestCodecNegotiation(t *testing.T) {
 
 			is.NoErr(c.Write(ctx, websocket.MessageText, []byte(`{"event":"echo","data":{"x":1},"ref":"r"}`))) // clients may always send data
 			echo := read()
-			is.Equal(string(echo["event"]), `"echo"`) // the reply
-			is.Equal(string(echo[tc.key]), `{"x":1}`) // under the codec's key
-			is.True(echo["seq"] != nil)               // stamped with seq
-			is.NoErr(c.Close(websocket.StatusNormalClosure, ""))
+			is.Equal(string(echo["event"]), `"echo"`)            // the reply
+			is.Equal(string(echo[tc.key]), `{"x":1}`)            // under the codec's key
+			is.True(echo["seq"] != nil)                          // stamped with seq
+			is.NoErr(c.Close(websocket.StatusNormalClosure, "")) // a clean close
 		})
 	}
 }
@@ -376,6 +376,21 @@ func TestShutdownCloses1012(t *testing.T) {
 	is.Equal(c.ExpectClosed(wait), signaling.StatusServiceRestart) // clients are told to reconnect
 }
 
+func TestSlowConsumerCloses1013(t *testing.T) {
+	is := is.New(t)
+	checkLeaks(t)
+	e := start(t, &signaling.NodeOptions{QueueSize: 1}, nil)
+	c, _ := dial(t, e.url+"?user=a", nil)
+	var info ws.SessionInfo
+	is.NoErr(c.Expect("session", wait).Bind(&info)) // the session frame
+	topic := signaling.SessionTopic(info.SessionID)
+	for i := 0; e.node.Stats().SlowConsumers == 0 && i < 100000; i++ {
+		publish(t, e.node, topic, i) // faster than one writer can drain a queue of one
+	}
+	is.Equal(e.node.Stats().SlowConsumers, int64(1))              // the queue overflowed
+	is.Equal(c.ExpectClosed(wait), signaling.StatusTryAgainLater) // the client sees 1013
+}
+
 func TestExpiryCloses1008(t *testing.T) {
 	is := is.New(t)
 	checkLeaks(t)
@@ -441,7 +456,7 @@ func TestHeartbeat(t *testing.T) {
 				}
 				is.NoErr(c.Write(ctx, websocket.MessageText, []byte(`{"event":"echo","data":1}`))) // still writable
 				is.NoErr(until(t, frames, wait, "echo"))                                           // and answered
-				is.NoErr(c.Close(websocket.StatusNormalClosure, ""))
+				is.NoErr(c.Close(websocket.StatusNormalClosure, ""))                               // a clean close
 				return
 			}
 			until(t, pings, wait, "a ping")

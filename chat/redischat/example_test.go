@@ -1,0 +1,22 @@
+package redischat_test
+
+import (
+	"github.com/huddle-go/huddle/chat"
+	"github.com/huddle-go/huddle/chat/redischat"
+	"github.com/huddle-go/huddle/signaling"
+	"github.com/redis/go-redis/v9"
+)
+
+// Keep a chat's rooms, members and history in Redis, shared by every node of a deployment. The
+// example needs a Redis server, so it is compiled but not run.
+func ExampleNew() {
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{"localhost:6379"}})
+	defer rdb.Close()
+
+	store := redischat.New(rdb, &redischat.Options{Prefix: "myapp:"})
+	node := signaling.NewNode(nil)
+	svc := chat.New(node, &chat.Options{Store: store, Membership: store})
+	defer svc.Close()
+
+	// Serve WebSockets with signaling/ws.Handler(node, nil) ...
+}
