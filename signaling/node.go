@@ -233,6 +233,13 @@ func (n *Node) OnSession(f SessionHook) {
 }
 
 func (n *Node) runHooks(ctx context.Context, s *Session, ev SessionEvent) {
+	s.hookMu.Lock()
+	defer s.hookMu.Unlock()
+	n.runHooksLocked(ctx, s, ev)
+}
+
+// runHooksLocked runs the hooks; s.hookMu must be held.
+func (n *Node) runHooksLocked(ctx context.Context, s *Session, ev SessionEvent) {
 	n.hmu.RLock()
 	hooks := n.hooks
 	n.hmu.RUnlock()
@@ -456,6 +463,10 @@ func (n *Node) newSession(u User, codec Codec) *Session {
 
 // detach runs when an attachment's connection ended: the session waits for a resume, or ends.
 func (n *Node) detach(s *Session, a *attachment, readErr error) {
+	// Hold the hook lock from the decision to the hooks, so that a resume racing this drop
+	// runs its Resumed hooks after the Dropped ones.
+	s.hookMu.Lock()
+	defer s.hookMu.Unlock()
 	s.mu.Lock()
 	if s.att != a { // taken over by a resume
 		s.mu.Unlock()
@@ -474,14 +485,17 @@ func (n *Node) detach(s *Session, a *attachment, readErr error) {
 	clean := CloseStatus(readErr) == StatusNormalClosure || code == StatusPolicyViolation
 	if clean || n.opts.ResumeWindow < 0 {
 		s.mu.Unlock()
-		n.endSession(s)
+		if n.finalize(s) {
+			n.log.Debug("session gone", "session", s.id, "user", s.user.ID)
+			n.runHooksLocked(n.ctx, s, SessionGone)
+		}
 		return
 	}
 	s.state = stateDropped
 	s.expiry = n.clock.AfterFunc(n.opts.ResumeWindow, func() { n.expire(s) })
 	s.mu.Unlock()
 	n.log.Debug("session dropped", "session", s.id, "user", s.user.ID, "err", readErr)
-	n.runHooks(n.ctx, s, SessionDropped)
+	n.runHooksLocked(n.ctx, s, SessionDropped)
 }
 
 func (n *Node) expire(s *Session) {

@@ -21,6 +21,10 @@ type Session struct {
 	node    *Node
 	limiter *rate.Limiter
 
+	// hookMu serializes the session's hooks, so that they see Dropped before Resumed even
+	// when a resume races the detection of the drop. Lock order: hookMu before mu.
+	hookMu sync.Mutex
+
 	mu     sync.Mutex
 	state  sessionState
 	seq    uint64

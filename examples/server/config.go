@@ -1,0 +1,146 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+)
+
+// config is the server's configuration, from flags and their HUDDLE_* environment twins.
+type config struct {
+	addr            string
+	jwtSecret       string
+	devAuth         bool
+	devAuthAnywhere bool
+	codec           string
+	allowedOrigins  []string
+	iceServers      []string
+	turnSecret      string
+	logFormat       string
+	logLevel        string
+	resumeWindow    time.Duration
+	maxMessageBytes int
+	redisURL        string
+	nodeID          string
+
+	participantGrace time.Duration
+	hostGrace        time.Duration
+	hostPolicy       string
+	emptyTimeout     time.Duration
+	maxParticipants  int
+	meetingLinkBase  string
+}
+
+var errHelp = flag.ErrHelp
+
+// envName returns the environment twin of a flag: -jwt-secret → HUDDLE_JWT_SECRET.
+func envName(flagName string) string {
+	return "HUDDLE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
+	var c config
+	var origins, ice string
+	fs := flag.NewFlagSet("huddle-server", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HS256 secret for JWTs (claims sub, username, exp); tokens come as ?token= or Authorization: Bearer")
+	fs.BoolVar(&c.devAuth, "dev-auth", false, "trust ?user=<id>&name=<name> (development only; loopback -addr only)")
+	fs.BoolVar(&c.devAuthAnywhere, "dev-auth-anywhere", false, "allow -dev-auth on a non-loopback -addr (anyone can claim any user)")
+	fs.StringVar(&c.codec, "codec", "json", "default codec: json ({event,data}) or json-payload ({event,payload}, the original web client's dialect)")
+	fs.StringVar(&origins, "allowed-origins", "", "comma-separated Origin host patterns allowed to open the WebSocket (default: same host)")
+	fs.StringVar(&ice, "ice-servers", "", "comma-separated STUN/TURN URLs for clients (stun:host:3478,turn:host:3478)")
+	fs.StringVar(&c.turnSecret, "turn-secret", "", "TURN REST secret: hand out time-limited TURN credentials in the session event")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&c.resumeWindow, "resume-window", 60*time.Second, "how long a dropped session can be resumed")
+	fs.IntVar(&c.maxMessageBytes, "max-message-bytes", 4096, "largest chat message content, in bytes")
+	fs.StringVar(&c.redisURL, "redis", "", "Redis URL (redis://127.0.0.1:6379/0): share chats, presence, meetings and resume between nodes")
+	fs.StringVar(&c.nodeID, "node-id", "", "this node's id among several (default: hostname-pid)")
+	fs.DurationVar(&c.participantGrace, "participant-grace", 15*time.Second, "how long a disconnected participant keeps its place in a meeting")
+	fs.DurationVar(&c.hostGrace, "host-grace", 30*time.Second, "how long a meeting waits for a disconnected host")
+	fs.StringVar(&c.hostPolicy, "host-policy", "end", "what happens when the host does not come back: end, transfer or continue")
+	fs.DurationVar(&c.emptyTimeout, "empty-timeout", 60*time.Second, "how long an empty meeting lives")
+	fs.IntVar(&c.maxParticipants, "max-participants", 8, "participants per meeting (a mesh grows as n²)")
+	fs.StringVar(&c.meetingLinkBase, "meeting-link-base", "", "prefix of meetingLink (default: /?meeting=)")
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: huddle-server [flags]\n\nEvery flag can also be set by its environment twin, e.g. -jwt-secret by %s.\n\n", envName("jwt-secret"))
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || envErr != nil {
+			return
+		}
+		if v := getenv(envName(f.Name)); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("huddle: %s=%q: %w", envName(f.Name), v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return c, envErr
+	}
+	c.allowedOrigins = splitList(origins)
+	c.iceServers = splitList(ice)
+	return c, c.validate()
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (c config) validate() error {
+	if c.jwtSecret == "" && !c.devAuth {
+		return errors.New("huddle: no authentication configured: pass -jwt-secret <secret> (or HUDDLE_JWT_SECRET) to accept HS256 JWTs, or -dev-auth to trust ?user=&name= while developing on this machine")
+	}
+	if c.devAuth && !c.devAuthAnywhere && !isLoopback(c.addr) {
+		return fmt.Errorf("huddle: -dev-auth lets anyone claim any user, so it only listens on loopback; -addr %q is not loopback (use 127.0.0.1:PORT, or add -dev-auth-anywhere if you really mean it)", c.addr)
+	}
+	switch c.codec {
+	case "json", "json-payload":
+	default:
+		return fmt.Errorf("huddle: -codec %q: want json or json-payload", c.codec)
+	}
+	switch c.hostPolicy {
+	case "end", "transfer", "continue":
+	default:
+		return fmt.Errorf("huddle: -host-policy %q: want end, transfer or continue", c.hostPolicy)
+	}
+	switch c.logFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("huddle: -log-format %q: want text or json", c.logFormat)
+	}
+	if c.maxParticipants < 2 {
+		return fmt.Errorf("huddle: -max-participants %d: want at least 2", c.maxParticipants)
+	}
+	return nil
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,30 @@
+package main
+
+import (
+	"net/http"
+
+	"github.com/huddle-go/huddle/signaling"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metricsHandler exposes the node's counters on a registry of its own (no global registration).
+func metricsHandler(n *signaling.Node) http.Handler {
+	reg := prometheus.NewRegistry()
+	stat := func(f func(signaling.Stats) int64) func() float64 {
+		return func() float64 { return float64(f(n.Stats())) }
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "huddle_sessions", Help: "Sessions attached or waiting for a resume."},
+			stat(func(s signaling.Stats) int64 { return s.Sessions })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "huddle_frames_delivered_total", Help: "Frames queued to sessions."},
+			stat(func(s signaling.Stats) int64 { return s.Delivered })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "huddle_slow_consumers_total", Help: "Connections closed with 1013 because their queue overflowed."},
+			stat(func(s signaling.Stats) int64 { return s.SlowConsumers })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "huddle_client_events_total", Help: "Client events received."},
+			stat(func(s signaling.Stats) int64 { return s.Events })),
+		collectors.NewGoCollector(),
+	)
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}

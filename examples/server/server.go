@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/huddle-go/huddle/chat"
+	"github.com/huddle-go/huddle/meeting"
+	"github.com/huddle-go/huddle/presence"
+	"github.com/huddle-go/huddle/signaling"
+	"github.com/huddle-go/huddle/signaling/jwtauth"
+	"github.com/huddle-go/huddle/signaling/ws"
+)
+
+//go:embed web
+var webFS embed.FS
+
+// server is the wired reference server.
+type server struct {
+	cfg      config
+	log      *slog.Logger
+	stdout   io.Writer
+	node     *signaling.Node
+	chat     *chat.Service
+	presence *presence.Tracker
+	meetings *meeting.Service
+	handler  http.Handler
+	closers  []func() error
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.logLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// onlineLater lets chat and meeting ask presence who is online, although presence is wired after
+// them (its session hook must run last: `session`, catch-up invitations, then the snapshot).
+type onlineLater struct{ t *presence.Tracker }
+
+func (o *onlineLater) Online(ctx context.Context, ids []string) ([]string, error) {
+	if o.t == nil {
+		return nil, nil
+	}
+	return o.t.Online(ctx, ids)
+}
+
+func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, error) {
+	log := newLogger(cfg, os.Stderr)
+	s := &server{cfg: cfg, log: log, stdout: stdout}
+	codec, _ := signaling.CodecByName(cfg.codec)
+	nodeID := cfg.nodeID
+	if nodeID == "" {
+		host, _ := os.Hostname()
+		nodeID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	backends, err := newBackends(ctx, cfg, nodeID, log)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, backends.close)
+	s.node = signaling.NewNode(&signaling.NodeOptions{
+		ID:           nodeID,
+		Codec:        codec,
+		Broker:       backends.broker,
+		Logger:       log,
+		ResumeWindow: cfg.resumeWindow,
+		ResumeSecret: backends.resumeSecret,
+		ICE:          signaling.ICEConfig{URLs: cfg.iceServers, TURNSecret: cfg.turnSecret},
+		Limits:       signaling.Limits{MaxMessageBytes: cfg.maxMessageBytes},
+	})
+	online := &onlineLater{}
+	// Hook order is wire order at session start: chat subscribes the session to its rooms,
+	// meeting sends catch-up invitations, presence sends the snapshot.
+	s.chat = chat.New(s.node, &chat.Options{
+		Store:           backends.chatStore,
+		Membership:      backends.membership,
+		Online:          online,
+		MaxMessageBytes: cfg.maxMessageBytes,
+		Logger:          log,
+	})
+	s.meetings = meeting.New(s.node, &meeting.Options{
+		Store:            backends.meetingStore,
+		Members:          backends.membership,
+		Online:           online,
+		ICE:              s.node.ICEServers,
+		LinkBase:         cfg.meetingLinkBase,
+		ParticipantGrace: cfg.participantGrace,
+		HostGrace:        cfg.hostGrace,
+		HostPolicy:       meeting.HostPolicy(cfg.hostPolicy),
+		EmptyTimeout:     cfg.emptyTimeout,
+		MaxParticipants:  cfg.maxParticipants,
+		Logger:           log,
+	})
+	s.presence = presence.New(s.node, &presence.Options{
+		Store:  backends.presenceStore,
+		Rooms:  backends.membership,
+		NodeID: nodeID,
+		Logger: log,
+	})
+	online.t = s.presence
+
+	auth, mode := authenticator(cfg)
+	if cfg.devAuth {
+		log.Warn("DEV AUTH IS ON: anyone can connect as any user with ?user=<id>&name=<name>; never expose this server", "addr", cfg.addr)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws", ws.Handler(s.node, &ws.Options{
+		Authenticator:  auth,
+		OriginPatterns: cfg.allowedOrigins,
+		DefaultCodec:   codec,
+		Logger:         log,
+	}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "node": s.node.ID(), "sessions": s.node.Stats().Sessions})
+	})
+	mux.HandleFunc("GET /api/config", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"auth": mode, "codec": cfg.codec})
+	})
+	mux.Handle("GET /metrics", metricsHandler(s.node))
+	web, _ := fs.Sub(webFS, "web")
+	mux.Handle("GET /", http.FileServerFS(web))
+	s.handler = mux
+	return s, nil
+}
+
+// authenticator picks JWTs, dev auth or both (a token, when present, wins).
+func authenticator(cfg config) (signaling.Authenticator, string) {
+	var jwt signaling.Authenticator
+	if cfg.jwtSecret != "" {
+		jwt = jwtauth.New([]byte(cfg.jwtSecret), nil)
+	}
+	switch {
+	case jwt != nil && cfg.devAuth:
+		return signaling.AuthenticatorFunc(func(r *http.Request) (signaling.Identity, error) {
+			if r.URL.Query().Get("token") != "" || strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+				return jwt.Authenticate(r)
+			}
+			return signaling.DevAuthenticator{}.Authenticate(r)
+		}), "dev"
+	case jwt != nil:
+		return jwt, "jwt"
+	default:
+		return signaling.DevAuthenticator{}, "dev"
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// serve listens, prints how to connect, and shuts down gracefully when ctx is done.
+func (s *server) serve(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.addr)
+	if err != nil {
+		return fmt.Errorf("huddle: listen: %w", err)
+	}
+	addr := ln.Addr().String()
+	fmt.Fprintf(s.stdout, "huddle: listening on http://%s (node %s, codec %s)\n", addr, s.node.ID(), s.cfg.codec)
+	if s.cfg.devAuth {
+		fmt.Fprintf(s.stdout, "huddle: open http://%s/ in two browser windows, sign in with two names, and chat or start a meeting\n", addr)
+		fmt.Fprintf(s.stdout, "huddle: Go and other clients: ws://%s/ws?user=alice&name=Alice\n", addr)
+	} else {
+		fmt.Fprintf(s.stdout, "huddle: clients connect to ws://%s/ws?token=<JWT signed with -jwt-secret>\n", addr)
+	}
+	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		s.close()
+		return fmt.Errorf("huddle: serve: %w", err)
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(s.stdout, "huddle: shutting down: closing sessions with 1012 so clients resume elsewhere")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Stop accepting first; hijacked WebSockets are the Node's to close.
+	herr := hs.Shutdown(sctx)
+	nerr := s.node.Shutdown(sctx)
+	s.close()
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("huddle: serve: %w", err)
+	}
+	fmt.Fprintln(s.stdout, "huddle: stopped")
+	return errors.Join(herr, nerr)
+}
+
+func (s *server) close() {
+	s.meetings.Close()
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		if err := s.closers[i](); err != nil {
+			s.log.Error("close", "err", err)
+		}
+	}
+}

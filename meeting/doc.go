@@ -1,0 +1,51 @@
+// Package meeting runs the meetings of Huddle: at most one per room, a WebRTC mesh of at most
+// eight participants whose offers, answers and ICE candidates the server relays (PROTOCOL.md §7).
+//
+// Start with New: it takes the signaling.Hub (a *signaling.Node) and Options, and registers the
+// handlers of `start_meeting`, `get_room_info`, `join_meeting`, `leave_meeting`, `stop_meeting`,
+// `media_state` and `video-signal`, plus a session hook:
+//
+//	node := signaling.NewNode(nil)
+//	svc := meeting.New(node, &meeting.Options{
+//		Members: membership,       // who belongs to which room (chat's membership)
+//		Online:  tracker,          // optional: presence, for `onlineUsers`
+//		Store:   meeting.NewMemoryStore(), // or redismeeting for several nodes
+//		ICE:     node.ICEServers,
+//	})
+//	defer svc.Close()
+//
+// The package never imports chat or presence: it consumes the small Members and Online
+// interfaces, which the reference server wires to them.
+//
+// # How the types fit
+//
+// A Meeting is the state of one room's meeting: host, type, link, creation time and its
+// Participants in join order. Each Participant carries its media state and the ids of its
+// sessions bound to the meeting. A session is bound by its `start_meeting`, `join_meeting` or
+// first `video-signal`: it is subscribed to signaling.MeetingTopic(roomID), and `video-signal`
+// reaches the target's bound sessions only (a publication to that topic restricted with
+// signaling.OnlyUser). Events for every member (`meeting_invitation`, `meeting_ended`,
+// `meeting_host_changed`) are published to signaling.RoomTopic(roomID), to which chat subscribes
+// every member session.
+//
+// Every change goes through a Store's atomic Update; MemoryStore serves one node and tests, a
+// Redis store several nodes and restarts. A Meeting's JSON is the ActiveMeeting wire object;
+// stores serialize it with MarshalBinary, which keeps the server-side fields.
+//
+// # Graces and timeouts
+//
+// When a participant's last bound session drops (or ends), the participant grace starts: within
+// it, a resume of that session or a new `join_meeting` shows peers nothing but, for the join, a
+// `meeting_user_joined` with rejoin:true so they rebuild the peer connection. After it,
+// `meeting_user_left` goes out and the participant is removed. The host grace does the same for
+// the host and then applies the HostPolicy (end, transfer or continue); a host that sends
+// `leave_meeting` starts no host grace. A meeting without participants ends after EmptyTimeout.
+// The timers run on Options.Clock (the hub's clock by default), so tests drive them with a
+// manual clock instead of sleeping; each is owned by the Service, re-checks its deadline in the
+// store when it fires, and is stopped when its meeting ends or the Service closes.
+//
+// # Concurrency
+//
+// Service and MemoryStore are safe for concurrent use. Handlers of one session run one at a time
+// (signaling guarantees it); everything else is serialized by the Store's atomic Update.
+package meeting

@@ -1,0 +1,205 @@
+package meeting
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+
+	"github.com/huddle-go/huddle/signaling"
+)
+
+// A session is bound to a meeting by its start_meeting, join_meeting or first video-signal there:
+// it is subscribed to the meeting topic and listed in its participant's Sessions. The session
+// itself remembers the rooms it was bound in (a hint for its hooks; the stored participant is the
+// truth), so that a drop, a resume or its end updates those meetings.
+
+// sessionKey is the key of a session's bindings; one per Service.
+type sessionKey struct{ svc *Service }
+
+type bindings struct {
+	mu    sync.Mutex
+	rooms map[string]struct{}
+}
+
+func (b *bindings) add(roomID string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.rooms[roomID] = struct{}{}
+}
+
+func (b *bindings) remove(roomID string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.rooms, roomID)
+}
+
+func (b *bindings) list() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]string, 0, len(b.rooms))
+	for r := range b.rooms {
+		out = append(out, r)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (svc *Service) bindingsOf(s *signaling.Session) *bindings {
+	key := sessionKey{svc}
+	if b, ok := s.Value(key).(*bindings); ok {
+		return b
+	}
+	svc.mu.Lock()
+	defer svc.mu.Unlock()
+	if b, ok := s.Value(key).(*bindings); ok {
+		return b
+	}
+	b := &bindings{rooms: map[string]struct{}{}}
+	s.Set(key, b)
+	return b
+}
+
+// subscribe binds s to the room's meeting topic and remembers the binding on the session.
+func (svc *Service) subscribe(ctx context.Context, s *signaling.Session, roomID string) error {
+	if err := svc.hub.Subscribe(ctx, s.ID(), signaling.MeetingTopic(roomID)); err != nil {
+		return err
+	}
+	svc.bindingsOf(s).add(roomID)
+	return nil
+}
+
+func (svc *Service) onSession(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
+	if svc.isClosed() {
+		return
+	}
+	switch ev {
+	case signaling.SessionConnected:
+		svc.catchUp(ctx, s)
+	case signaling.SessionDropped:
+		svc.sessionAway(ctx, s, false)
+	case signaling.SessionGone:
+		svc.sessionAway(ctx, s, true)
+	case signaling.SessionResumed:
+		svc.sessionBack(ctx, s)
+	}
+}
+
+// catchUp sends the new session one active `meeting_invitation` per active meeting in the user's
+// rooms that the user does not host (PROTOCOL.md §3).
+func (svc *Service) catchUp(ctx context.Context, s *signaling.Session) {
+	u := s.User()
+	rooms, err := svc.members.Rooms(ctx, u.ID)
+	if err != nil {
+		svc.log.Error("meeting: catch-up: rooms", "user", u.ID, "session", s.ID(), "err", err)
+		return
+	}
+	if len(rooms) == 0 {
+		return
+	}
+	active, err := svc.store.ActiveIn(ctx, rooms)
+	if err != nil {
+		svc.log.Error("meeting: catch-up: active meetings", "user", u.ID, "session", s.ID(), "err", err)
+		return
+	}
+	for _, m := range active {
+		if m.Host.ID == u.ID {
+			continue
+		}
+		if err := s.Send(ctx, signaling.Envelope{Event: "meeting_invitation", Data: m}); err != nil {
+			svc.log.Error("meeting: catch-up: send", "session", s.ID(), "room", m.RoomID, "err", err)
+		}
+	}
+}
+
+// sessionAway handles a bound session whose connection dropped (it may resume) or that ended for
+// good. When it was its participant's last connected bound session, the participant grace starts
+// (and the host grace, for the host); peers see nothing yet.
+func (svc *Service) sessionAway(ctx context.Context, s *signaling.Session, gone bool) {
+	b := svc.bindingsOf(s)
+	uid, sid := s.User().ID, s.ID()
+	for _, roomID := range b.list() {
+		var lost, host bool
+		err := svc.update(ctx, roomID, func(m *Meeting) error {
+			lost, host = false, false
+			p := m.Participant(uid)
+			if p == nil {
+				return errSkip
+			}
+			wasLive := slices.Contains(p.Sessions, sid)
+			wasDropped := slices.Contains(p.Dropped, sid)
+			if !wasLive && !wasDropped {
+				return errSkip
+			}
+			p.Sessions = slices.DeleteFunc(p.Sessions, func(x string) bool { return x == sid })
+			p.Dropped = slices.DeleteFunc(p.Dropped, func(x string) bool { return x == sid })
+			if !gone {
+				p.Dropped = append(p.Dropped, sid)
+			}
+			if wasLive && !p.connected() {
+				now := svc.now().UnixMilli()
+				p.DroppedAt = now
+				lost = true
+				if m.Host.ID == uid {
+					m.HostAwaySince = now
+					host = true
+				}
+			}
+			return nil
+		})
+		switch {
+		case errors.Is(err, errSkip) || signaling.ErrorCode(err) == signaling.CodeNotFound:
+			b.remove(roomID) // no longer bound there
+			continue
+		case err != nil:
+			svc.log.Error("meeting: session away", "room", roomID, "session", sid, "err", err)
+			continue
+		case gone:
+			b.remove(roomID)
+		}
+		if lost {
+			svc.armGrace(roomID, uid)
+		}
+		if host {
+			svc.armHost(roomID)
+		}
+	}
+}
+
+// sessionBack handles a resumed session: a dropped binding becomes connected again and cancels
+// the graces; a binding whose participant was removed meanwhile is undone.
+func (svc *Service) sessionBack(ctx context.Context, s *signaling.Session) {
+	b := svc.bindingsOf(s)
+	uid, sid := s.User().ID, s.ID()
+	for _, roomID := range b.list() {
+		var bound, host bool
+		err := svc.update(ctx, roomID, func(m *Meeting) error {
+			bound, host = false, false
+			p := m.Participant(uid)
+			if p == nil || !slices.Contains(p.Sessions, sid) && !slices.Contains(p.Dropped, sid) {
+				return errSkip
+			}
+			bound = true
+			p.bind(sid)
+			if m.Host.ID == uid {
+				m.HostAwaySince = 0
+				host = true
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errSkip) && signaling.ErrorCode(err) != signaling.CodeNotFound {
+			svc.log.Error("meeting: session resumed", "room", roomID, "session", sid, "err", err)
+			continue
+		}
+		if !bound {
+			// The grace ran out, or the meeting ended, while the session was away.
+			svc.unbindSessions(ctx, roomID, []string{sid})
+			b.remove(roomID)
+			continue
+		}
+		svc.disarm(graceKey(roomID, uid))
+		if host {
+			svc.disarm(hostKey(roomID))
+		}
+	}
+}
