@@ -88,6 +88,7 @@ func UserTopic(userID string) string       { return "user:" + userID }
 func SessionTopic(sessionID string) string { return "session:" + sessionID }
 func RoomTopic(roomID string) string       { return "room:" + roomID }
 func MeetingTopic(roomID string) string    { return "meeting:" + roomID }
+func nodeTopic(nodeID string) string       { return "node:" + nodeID }
 
 // Broker messages carry a small header before the event, which is encoded once with the JSON
 // codec: kind, flags, then length-prefixed strings. Control messages ask the nodes that hold a
@@ -96,7 +97,10 @@ const (
 	msgEvent byte = iota + 1
 	msgSubscribe
 	msgUnsubscribe
-	msgClose
+	msgHandoverRequest // to session:<id>: "give me this session" (node_handover.go)
+	msgHandoverOffer   // to node:<id>: the session's state
+	msgHandoverCommit  // to node:<id>: "I am subscribed; send the tail and let go"
+	msgHandoverTail    // to node:<id>: what arrived since the offer
 )
 
 const flagEphemeral byte = 1
@@ -109,14 +113,15 @@ type brokerMsg struct {
 	exceptUser    string
 	onlyUser      string
 	arg           string // control: the topic
-	body          []byte // event: the JSON-encoded envelope
+	pid           string // event: a publish id unique across nodes (dedupes a handover)
+	body          []byte // event: the JSON-encoded envelope; handover: its JSON payload
 }
 
 func (m *brokerMsg) marshal() []byte {
-	n := 2 + 5*binary.MaxVarintLen32 + len(m.origin) + len(m.exceptSession) + len(m.exceptUser) + len(m.onlyUser) + len(m.arg) + len(m.body)
+	n := 2 + 6*binary.MaxVarintLen32 + len(m.origin) + len(m.exceptSession) + len(m.exceptUser) + len(m.onlyUser) + len(m.arg) + len(m.pid) + len(m.body)
 	b := make([]byte, 0, n)
 	b = append(b, m.kind, m.flags)
-	for _, s := range [...]string{m.origin, m.exceptSession, m.exceptUser, m.onlyUser, m.arg} {
+	for _, s := range [...]string{m.origin, m.exceptSession, m.exceptUser, m.onlyUser, m.arg, m.pid} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
@@ -133,7 +138,7 @@ func unmarshalBrokerMsg(msg []byte) (brokerMsg, error) {
 	}
 	m.kind, m.flags = msg[0], msg[1]
 	rest := msg[2:]
-	var fields [5]string
+	var fields [6]string
 	for i := range fields {
 		l, n := binary.Uvarint(rest)
 		if n <= 0 || uint64(len(rest)-n) < l {
@@ -142,7 +147,7 @@ func unmarshalBrokerMsg(msg []byte) (brokerMsg, error) {
 		fields[i] = string(rest[n : n+int(l)])
 		rest = rest[n+int(l):]
 	}
-	m.origin, m.exceptSession, m.exceptUser, m.onlyUser, m.arg = fields[0], fields[1], fields[2], fields[3], fields[4]
+	m.origin, m.exceptSession, m.exceptUser, m.onlyUser, m.arg, m.pid = fields[0], fields[1], fields[2], fields[3], fields[4], fields[5]
 	m.body = rest
 	return m, nil
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +43,14 @@ type NodeOptions struct {
 	// restarts must keep it, or its clients' tokens are refused (401) and they start afresh.
 	// Default: random, per process.
 	ResumeSecret []byte
+	// HandoverTimeout enables cross-node resume for nodes sharing a Broker: a client resuming a
+	// session held by another node gets it handed over (subscriptions, buffered events and all),
+	// waiting at most this long for the holder to answer. Zero (the default, right for one
+	// node): a session held elsewhere is not looked for and the client starts afresh.
+	HandoverTimeout time.Duration
+	// ShutdownHandover is how long Shutdown keeps the sessions it closed with 1012 available
+	// for a handover to the node their clients reconnect to. Zero: not at all.
+	ShutdownHandover time.Duration
 	// ICE lists the STUN/TURN servers sent in the `session` event.
 	ICE ICEConfig
 	// Limits are advertised in the `session` event.
@@ -96,6 +105,11 @@ type Node struct {
 	topics map[string]*topicSubs
 
 	stats nodeStats
+	pids  atomic.Uint64
+
+	hoMu      sync.Mutex
+	hoWaiters map[string]chan brokerMsg // session id → the adopting Serve call
+	hoSub     func() error              // the node topic's subscription
 }
 
 var _ Hub = (*Node)(nil)
@@ -350,6 +364,11 @@ func (n *Node) attach(ctx context.Context, c Conn, u User, so *SessionOptions) (
 		if s, ok := n.takeOver(sid, u, so, a); ok {
 			return s, a, true, nil
 		}
+		if n.Session(sid) == nil && n.opts.HandoverTimeout > 0 {
+			if s, ok := n.adopt(ctx, sid, u, so, a); ok {
+				return s, a, true, nil
+			}
+		}
 	}
 	s := n.newSession(u, so.Codec)
 	body, err := s.codec.Encode(Envelope{Event: "session", Data: n.sessionInfo(s, false)})
@@ -481,6 +500,12 @@ func (n *Node) detach(s *Session, a *attachment, readErr error) {
 		s.mu.Unlock()
 		return
 	}
+	if s.offerTo != "" {
+		// Being handed over to another node: no window, no hooks; release ends it.
+		s.state = stateDropped
+		s.mu.Unlock()
+		return
+	}
 	code, _ := a.closeCode()
 	clean := CloseStatus(readErr) == StatusNormalClosure || code == StatusPolicyViolation
 	if clean || n.opts.ResumeWindow < 0 {
@@ -607,6 +632,9 @@ func (n *Node) Publish(ctx context.Context, topic string, e Envelope, opts ...Pu
 	}
 	o := collect(opts)
 	m := brokerMsg{kind: msgEvent, exceptSession: o.exceptSession, exceptUser: o.exceptUser, onlyUser: o.onlyUser, body: body}
+	if n.opts.HandoverTimeout > 0 {
+		m.pid = n.id + ":" + strconv.FormatUint(n.pids.Add(1), 36)
+	}
 	if o.ephemeral {
 		m.flags |= flagEphemeral
 	}
@@ -645,7 +673,13 @@ func (n *Node) deliver(t *topicSubs, msg []byte) {
 			}
 			body := alt.get(s.codec, m.body)
 			if body != nil {
-				s.enqueue(body, eph)
+				s.enqueue(body, eph, m.pid)
+			}
+		}
+	case msgHandoverRequest:
+		if m.origin != n.id {
+			for _, s := range *subs {
+				n.offer(s, m)
 			}
 		}
 	case msgSubscribe, msgUnsubscribe:
@@ -870,6 +904,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			a.cancelW()
 		}
 	}
+	if err == nil && n.opts.ShutdownHandover > 0 && n.opts.HandoverTimeout > 0 {
+		n.awaitHandovers(ctx)
+	}
 	n.cancel()
 	if err == nil {
 		<-done
@@ -883,6 +920,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		delete(n.topics, topic)
 	}
 	n.subMu.Unlock()
+	n.hoMu.Lock()
+	if n.hoSub != nil {
+		_ = n.hoSub()
+		n.hoSub = nil
+	}
+	n.hoMu.Unlock()
 	return err
 }
 

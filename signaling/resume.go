@@ -23,11 +23,12 @@ type replayEntry struct {
 	seq  uint64
 	body []byte
 	at   time.Time
+	pid  string // the publish id, when the event came through the Broker
 }
 
 func (b *replayBuffer) at(i int) *replayEntry { return &b.ring[(b.head+i)%len(b.ring)] }
 
-func (b *replayBuffer) add(seq uint64, body []byte, now time.Time) {
+func (b *replayBuffer) add(seq uint64, body []byte, now time.Time, pid string) {
 	if b.n == len(b.ring) && len(b.ring) < b.max {
 		grown := make([]replayEntry, min(max(2*len(b.ring), 16), b.max))
 		for i := 0; i < b.n; i++ {
@@ -40,7 +41,7 @@ func (b *replayBuffer) add(seq uint64, body []byte, now time.Time) {
 		b.head = (b.head + 1) % len(b.ring)
 		b.n--
 	}
-	*b.at(b.n) = replayEntry{seq: seq, body: body, at: now}
+	*b.at(b.n) = replayEntry{seq: seq, body: body, at: now, pid: pid}
 	b.n++
 	b.trim(now)
 }

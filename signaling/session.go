@@ -33,6 +33,12 @@ type Session struct {
 	topics map[string]struct{}
 	expiry clock.Timer // the resume window while dropped
 	values map[any]any
+
+	// Handover (node_handover.go): events received while adopting, and the seq at which this
+	// node offered the session to another.
+	pending   []replayEntry
+	offeredAt uint64
+	offerTo   string
 }
 
 type sessionState int
@@ -40,6 +46,7 @@ type sessionState int
 const (
 	stateLive sessionState = iota
 	stateDropped
+	stateAdopting // being taken over from another node
 	stateGone
 )
 
@@ -88,7 +95,7 @@ func (s *Session) Send(_ context.Context, e Envelope, opts ...PublishOption) err
 		return err
 	}
 	o := collect(opts)
-	s.enqueue(body, o.ephemeral)
+	s.enqueue(body, o.ephemeral, "")
 	return nil
 }
 
@@ -114,17 +121,23 @@ func (s *Session) sendError(ctx context.Context, e *Error) {
 
 // enqueue assigns the next seq (unless ephemeral), keeps the body for resume and hands it to the
 // writer. It never blocks: a full queue closes the connection with 1013.
-func (s *Session) enqueue(body []byte, ephemeral bool) {
+func (s *Session) enqueue(body []byte, ephemeral bool, pid string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.state == stateGone {
+	switch s.state {
+	case stateGone:
+		return
+	case stateAdopting: // numbered once the handover's tail is in (node_handover.go)
+		if !ephemeral {
+			s.pending = append(s.pending, replayEntry{body: body, pid: pid})
+		}
 		return
 	}
 	var seq uint64
 	if !ephemeral && s.buf.max > 0 {
 		s.seq++
 		seq = s.seq
-		s.buf.add(seq, body, s.node.clock.Now())
+		s.buf.add(seq, body, s.node.clock.Now(), pid)
 	}
 	a := s.att
 	if a == nil {

@@ -1,0 +1,70 @@
+package signaling_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/huddle-go/huddle/signaling"
+	"github.com/huddle-go/huddle/signaling/signalingtest"
+	"github.com/matryer/is"
+)
+
+// TestResumeOnAnotherNodeAfterShutdown: node A shuts down with 1012 while events keep coming;
+// the client resumes on node B and gets every event exactly once, in order.
+func TestResumeOnAnotherNodeAfterShutdown(t *testing.T) {
+	is := is.New(t)
+	broker := signaling.NewMemoryBroker()
+	secret := []byte("shared-resume-secret")
+	opts := func(id string) *signaling.NodeOptions {
+		return &signaling.NodeOptions{ID: id, Broker: broker, ResumeSecret: secret, HandoverTimeout: time.Second, ShutdownHandover: 5 * time.Second}
+	}
+	nodeA, nodeB := echoNode(t, opts("a")), echoNode(t, opts("b"))
+
+	alice := signalingtest.Connect(t, nodeA, signaling.User{ID: "alice"}, nil)
+	first := expectSession(t, alice)
+	alice.Send("sub", map[string]string{"topic": "room:r"})
+	alice.Expect("subscribed", wait)
+	bob := signalingtest.Connect(t, nodeB, signaling.User{ID: "bob"}, nil)
+	bob.Send("sub", map[string]string{"topic": "room:r"})
+	bob.Expect("subscribed", wait)
+	bob.Send("pub", map[string]string{"topic": "room:r", "text": "before"})
+	alice.Expect("said", wait)
+	last := alice.LastSeq()
+
+	shutdown := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shutdown <- nodeA.Shutdown(ctx)
+	}()
+	is.Equal(alice.ExpectClosed(wait), signaling.StatusServiceRestart) // 1012 from node A
+	for _, text := range []string{"one", "two", "three"} {
+		bob.Send("pub", map[string]string{"topic": "room:r", "text": text})
+		bob.Expect("said", wait)
+	}
+
+	again := signalingtest.Connect(t, nodeB, signaling.User{ID: "alice"}, &signaling.SessionOptions{ResumeToken: first.ResumeToken, LastSeq: last})
+	s := expectSession(t, again)
+	is.True(s.Resumed)                     // resumed on node B
+	is.Equal(s.SessionID, first.SessionID) // the same session
+	for i, text := range []string{"one", "two", "three"} {
+		f := again.Next(wait)
+		is.Equal(f.Event, "said")         // the missed events
+		is.Equal(f.Seq, last+uint64(i)+1) // in order, numbered on
+		var d map[string]string
+		is.NoErr(f.Bind(&d))
+		is.Equal(d["text"], text) // exactly once each
+	}
+	is.Equal(again.Next(wait).Event, "resumed") // then resumed
+	select {
+	case err := <-shutdown:
+		is.NoErr(err) // node A finished once its session was handed over
+	case <-time.After(wait):
+		t.Fatal("node A's shutdown did not finish after the handover")
+	}
+	bob.Send("pub", map[string]string{"topic": "room:r", "text": "after"})
+	f := again.Expect("said", wait)
+	is.Equal(f.Seq, last+4)                        // node B keeps numbering
+	again.ExpectNone("said", 100*time.Millisecond) // and delivers once
+}

@@ -1,0 +1,302 @@
+package signaling
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Cross-node resume. A client may reconnect to any node of a cluster; when the node it reaches
+// does not hold its session, that node (the adopter) asks the holder for it over the Broker:
+//
+//  1. adopter → session:<id>   request {lastSeq}          the holder is subscribed to that topic
+//  2. holder  → node:<adopter> offer {topics, entries}    entries after lastSeq; it keeps buffering
+//  3. adopter subscribes to the topics (buffering what arrives), then → node:<holder> commit
+//  4. holder  → node:<adopter> tail {entries}             what it buffered since the offer;
+//     it then lets the session go without hooks (nobody sees a leave)
+//  5. the adopter merges offer, tail and its own buffer (deduplicated by publish id), numbers
+//     what is new after the tail, and resumes the client as usual.
+//
+// Graceful shutdown keeps closed sessions available for this (NodeOptions.ShutdownHandover),
+// so that a rolling restart loses nothing.
+
+type handoverRequest struct {
+	LastSeq uint64 `json:"lastSeq"`
+	UserID  string `json:"userId"`
+}
+
+type handoverEntry struct {
+	Seq  uint64 `json:"seq"`
+	Body []byte `json:"body"`
+	PID  string `json:"pid,omitempty"`
+}
+
+type handoverOffer struct {
+	OK      bool            `json:"ok"` // false: the gap cannot be covered
+	Codec   string          `json:"codec"`
+	Seq     uint64          `json:"seq"` // the last seq the holder assigned
+	Topics  []string        `json:"topics"`
+	Entries []handoverEntry `json:"entries"`
+}
+
+type handoverTail struct {
+	Entries []handoverEntry `json:"entries"`
+}
+
+// ensureNodeTopic subscribes the node to its own topic, where handover replies arrive.
+func (n *Node) ensureNodeTopic(ctx context.Context) error {
+	n.hoMu.Lock()
+	defer n.hoMu.Unlock()
+	if n.hoSub != nil {
+		return nil
+	}
+	if n.hoWaiters == nil {
+		n.hoWaiters = map[string]chan brokerMsg{}
+	}
+	cancel, err := n.broker.Subscribe(ctx, nodeTopic(n.id), n.onNodeMessage)
+	if err != nil {
+		return err
+	}
+	n.hoSub = cancel
+	return nil
+}
+
+func (n *Node) onNodeMessage(msg []byte) {
+	m, err := unmarshalBrokerMsg(msg)
+	if err != nil {
+		return
+	}
+	switch m.kind {
+	case msgHandoverOffer, msgHandoverTail:
+		n.hoMu.Lock()
+		ch := n.hoWaiters[m.arg]
+		n.hoMu.Unlock()
+		if ch != nil {
+			m.body = append([]byte(nil), m.body...)
+			select {
+			case ch <- m:
+			default:
+			}
+		}
+	case msgHandoverCommit:
+		if s := n.Session(m.arg); s != nil {
+			n.release(s, m.origin)
+		}
+	}
+}
+
+func (n *Node) sendHandover(ctx context.Context, kind byte, topic, sid string, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	m := brokerMsg{kind: kind, origin: n.id, arg: sid, body: body}
+	return n.broker.Publish(ctx, topic, m.marshal())
+}
+
+func toEntries(es []replayEntry) []handoverEntry {
+	out := make([]handoverEntry, len(es))
+	for i, e := range es {
+		out[i] = handoverEntry{Seq: e.seq, Body: e.body, PID: e.pid}
+	}
+	return out
+}
+
+// offer answers a handover request for a session this node holds (step 2).
+func (n *Node) offer(s *Session, m brokerMsg) {
+	var req handoverRequest
+	if json.Unmarshal(m.body, &req) != nil || req.UserID != s.user.ID {
+		return
+	}
+	if err := n.ensureNodeTopic(n.ctx); err != nil { // the commit comes to our node topic
+		n.log.Warn("handover: node topic", "err", err)
+		return
+	}
+	s.mu.Lock()
+	if s.state == stateGone || s.state == stateAdopting {
+		s.mu.Unlock()
+		return
+	}
+	entries, ok := s.buf.after(req.LastSeq, s.seq, n.clock.Now())
+	o := handoverOffer{OK: ok, Codec: s.codec.Name(), Seq: s.seq}
+	if ok {
+		o.Entries = toEntries(entries)
+		for t := range s.topics {
+			o.Topics = append(o.Topics, t)
+		}
+		s.offeredAt, s.offerTo = s.seq, m.origin
+	}
+	att := s.att
+	s.mu.Unlock()
+	if att != nil && ok {
+		// The client left this node without it noticing yet.
+		att.kill(StatusGoingAway, "session resumed on another node")
+	}
+	if err := n.sendHandover(n.ctx, msgHandoverOffer, nodeTopic(m.origin), s.id, o); err != nil {
+		n.log.Warn("handover offer failed", "session", s.id, "to", m.origin, "err", err)
+	}
+}
+
+// release sends the tail to the adopter and lets the session go without hooks (step 4).
+func (n *Node) release(s *Session, adopter string) {
+	s.mu.Lock()
+	if s.state == stateGone || s.offerTo != adopter {
+		s.mu.Unlock()
+		return
+	}
+	tail, _ := s.buf.after(s.offeredAt, s.seq, n.clock.Now())
+	s.mu.Unlock()
+	if !n.finalize(s) {
+		return
+	}
+	n.log.Debug("session handed over", "session", s.id, "to", adopter)
+	if err := n.sendHandover(n.ctx, msgHandoverTail, nodeTopic(adopter), s.id, handoverTail{Entries: toEntries(tail)}); err != nil {
+		n.log.Warn("handover tail failed", "session", s.id, "to", adopter, "err", err)
+	}
+}
+
+// adopt takes a session over from the node that holds it (steps 1, 3 and 5). It reports false
+// when nobody answered in time or the gap cannot be covered: the client then starts afresh.
+func (n *Node) adopt(ctx context.Context, sid string, u User, so *SessionOptions, a *attachment) (*Session, bool) {
+	if err := n.ensureNodeTopic(ctx); err != nil {
+		n.log.Warn("handover: node topic", "err", err)
+		return nil, false
+	}
+	ch := make(chan brokerMsg, 2)
+	n.hoMu.Lock()
+	n.hoWaiters[sid] = ch
+	n.hoMu.Unlock()
+	defer func() {
+		n.hoMu.Lock()
+		delete(n.hoWaiters, sid)
+		n.hoMu.Unlock()
+	}()
+	wait := func(kind byte) (brokerMsg, bool) {
+		t := time.NewTimer(n.opts.HandoverTimeout)
+		defer t.Stop()
+		for {
+			select {
+			case m := <-ch:
+				if m.kind == kind {
+					return m, true
+				}
+			case <-t.C:
+				return brokerMsg{}, false
+			case <-ctx.Done():
+				return brokerMsg{}, false
+			}
+		}
+	}
+	if err := n.sendHandover(ctx, msgHandoverRequest, SessionTopic(sid), sid, handoverRequest{LastSeq: so.LastSeq, UserID: u.ID}); err != nil {
+		return nil, false
+	}
+	m, ok := wait(msgHandoverOffer)
+	if !ok {
+		return nil, false
+	}
+	holder := m.origin
+	var o handoverOffer
+	if json.Unmarshal(m.body, &o) != nil || !o.OK || o.Codec != so.Codec.Name() {
+		return nil, false
+	}
+
+	// Register the session as adopting and subscribe it: what arrives now is kept in pending.
+	s := n.newSession(u, so.Codec)
+	s.id, s.token = sid, so.ResumeToken
+	s.state = stateAdopting
+	n.mu.Lock()
+	if n.sessions[sid] != nil || n.closing {
+		n.mu.Unlock()
+		return nil, false
+	}
+	n.sessions[sid] = s
+	n.mu.Unlock()
+	n.stats.sessions.Add(1)
+	for _, t := range o.Topics {
+		if err := n.subscribeLocal(ctx, s, t); err != nil {
+			n.finalize(s)
+			return nil, false
+		}
+	}
+	if err := n.sendHandover(ctx, msgHandoverCommit, nodeTopic(holder), sid, struct{}{}); err != nil {
+		n.finalize(s)
+		return nil, false
+	}
+	var tail handoverTail
+	if m, ok := wait(msgHandoverTail); ok {
+		_ = json.Unmarshal(m.body, &tail)
+	} else {
+		n.log.Warn("handover: no tail; resuming with the offer only", "session", sid, "from", holder)
+	}
+
+	// Merge: the holder's entries keep their numbers; what only this node received follows.
+	now := n.clock.Now()
+	s.mu.Lock()
+	seen := map[string]bool{}
+	last := so.LastSeq
+	for _, list := range [][]handoverEntry{o.Entries, tail.Entries} {
+		for _, e := range list {
+			if e.Seq <= last {
+				continue
+			}
+			s.buf.add(e.Seq, e.Body, now, e.PID)
+			last = e.Seq
+			if e.PID != "" {
+				seen[e.PID] = true
+			}
+		}
+	}
+	if last < o.Seq {
+		last = o.Seq
+	}
+	s.seq = last
+	for _, p := range s.pending {
+		if p.pid != "" && seen[p.pid] {
+			continue
+		}
+		s.seq++
+		s.buf.add(s.seq, p.body, now, p.pid)
+	}
+	s.pending = nil
+	replay, _ := s.buf.after(so.LastSeq, s.seq, now)
+	s.mu.Unlock()
+
+	sessionBody, _ := s.codec.Encode(Envelope{Event: "session", Data: n.sessionInfo(s, true)})
+	resumedBody, _ := s.codec.Encode(Envelope{Event: "resumed", Data: map[string]int{"replayed": len(replay)}})
+	a.pre = make([]outFrame, 0, len(replay)+2)
+	a.pre = append(a.pre, outFrame{body: sessionBody})
+	for _, r := range replay {
+		a.pre = append(a.pre, outFrame{seq: r.seq, body: r.body})
+	}
+	a.pre = append(a.pre, outFrame{body: resumedBody})
+	s.mu.Lock()
+	s.att = a
+	s.state = stateLive
+	s.mu.Unlock()
+	n.log.Debug("session adopted", "session", sid, "from", holder, "replayed", len(replay))
+	return s, true
+}
+
+// awaitHandovers waits, during Shutdown, until every session was handed over or ended, or the
+// ShutdownHandover period or ctx ran out.
+func (n *Node) awaitHandovers(ctx context.Context) {
+	deadline := time.NewTimer(n.opts.ShutdownHandover)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n.mu.Lock()
+		left := len(n.sessions)
+		n.mu.Unlock()
+		if left == 0 {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
