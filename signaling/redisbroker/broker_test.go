@@ -19,7 +19,7 @@ func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
 
 const wait = 3 * time.Second
 
-func newBroker(t *testing.T, rdb redis.UniversalClient, prefix string) *redisbroker.Broker {
+func newBroker(t testing.TB, rdb redis.UniversalClient, prefix string) *redisbroker.Broker {
 	t.Helper()
 	b, err := redisbroker.New(context.Background(), rdb, &redisbroker.Options{Prefix: prefix})
 	if err != nil {
