@@ -31,9 +31,13 @@
 //
 //	node := signaling.NewNode(nil)
 //	rooms := chat.NewMemoryStore(nil)
-//	tracker := presence.New(node, &presence.Options{Rooms: rooms})
-//	chat.New(node, &chat.Options{Store: rooms, Membership: rooms, Online: tracker})
-//	meeting.New(node, &meeting.Options{Members: rooms, Online: tracker})
+//	var tracker *presence.Tracker // created last: its snapshot follows the catch-up invitations
+//	online := chat.OnlineFunc(func(ctx context.Context, ids []string) ([]string, error) {
+//		return tracker.Online(ctx, ids)
+//	})
+//	chat.New(node, &chat.Options{Store: rooms, Membership: rooms, Online: online})
+//	meeting.New(node, &meeting.Options{Members: rooms, Online: online})
+//	tracker = presence.New(node, &presence.Options{Rooms: rooms})
 //	http.Handle("/ws", ws.Handler(node, &ws.Options{Authenticator: jwtauth.New(secret, nil)}))
 //
 // To run several nodes, give each the same Redis: redisbroker.New for the Node's Broker and the
