@@ -44,6 +44,18 @@
 // manual clock instead of sleeping; each is owned by the Service, re-checks its deadline in the
 // store when it fires, and is stopped when its meeting ends or the Service closes.
 //
+// # Several nodes
+//
+// The deadlines live in the stored Meeting (Participant.DroppedAt, HostAwaySince, EmptySince).
+// With a Store that implements Leaser (meeting/redismeeting), the Services of several nodes
+// share the timers: one node at a time holds a meeting's lease and runs its timers, and every
+// Options.SweepInterval each node reads the active meetings to renew its leases and take over
+// those that lapsed. Close releases the node's leases; a killed node's lapse after
+// Options.LeaseTTL. So a meeting started on one node goes on when that node stops, and another
+// node's timers end it when it empties. Whoever fires, the re-check in an atomic Update makes a
+// meeting end, and a participant leave, once. With a MemoryStore each node runs the timers of
+// the events it handled.
+//
 // # Concurrency
 //
 // Service and MemoryStore are safe for concurrent use. Handlers of one session run one at a time

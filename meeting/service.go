@@ -87,6 +87,23 @@ type Options struct {
 	Clock clock.Clock
 	// Logger receives the service's logs (failures of timers and session hooks). Default: silent.
 	Logger *slog.Logger
+
+	// The options below apply when Store implements Leaser (meeting/redismeeting does): then the
+	// nodes sharing the Store share the timers, each meeting's at one node at a time, and a
+	// node that stops or dies hands its timers over (see Leaser).
+
+	// NodeID names this service as the holder of timer leases; the nodes sharing a Store need
+	// distinct ids. Default: the hub's ID method when it has one (as *signaling.Node has), else
+	// a random id.
+	NodeID string
+	// SweepInterval is how often the service reads the Store's active meetings to renew its
+	// leases and take over the timers that no live node holds. Default: 5 s; negative: no
+	// sweep and no leases, so that every node runs the timers of the events it handled, as with
+	// a MemoryStore.
+	SweepInterval time.Duration
+	// LeaseTTL is how long a lease lasts unless renewed: a dead node's timers are taken over
+	// within LeaseTTL + SweepInterval. Default, and minimum: 3 × SweepInterval.
+	LeaseTTL time.Duration
 }
 
 // Default option values.
@@ -96,6 +113,7 @@ const (
 	DefaultEmptyTimeout     = 60 * time.Second
 	DefaultMaxParticipants  = 8
 	DefaultLinkBase         = "/meeting/"
+	DefaultSweepInterval    = 5 * time.Second
 )
 
 // MaxSDPBytes bounds the `sdp` of a `video-signal` (and its `candidate`).
@@ -107,12 +125,17 @@ const maxIDBytes = 256
 // retryDelay is how long a timer whose store operation failed waits before it tries again.
 const retryDelay = 5 * time.Second
 
+// closeTimeout bounds the lease releases of Close.
+const closeTimeout = 5 * time.Second
+
 // Service runs meetings on a Hub: it handles the meeting events of PROTOCOL.md §7, relays
 // `video-signal`, sends catch-up invitations at session start and owns the grace and timeout
-// timers. All methods are safe for concurrent use.
+// timers. With a Store that implements Leaser, it shares the timers with the other nodes of the
+// Store (see Leaser). All methods are safe for concurrent use.
 type Service struct {
 	hub     signaling.Hub
 	store   Store
+	leaser  Leaser // nil: every timer is local
 	members Members
 	online  Online
 	ice     func(string) []signaling.ICEServer
@@ -123,10 +146,12 @@ type Service struct {
 	ctx    context.Context // cancelled by Close; used by timers and hooks
 	cancel context.CancelFunc
 
-	mu     sync.Mutex
-	closed bool
-	timers map[timerKey]*timerEntry
-	seq    uint64
+	mu       sync.Mutex
+	closed   bool
+	timers   map[timerKey]*timerEntry
+	leases   map[string]lease // rooms whose timers this service holds the lease of
+	seq      uint64           // orders timers and leases (see sweep)
+	sweeping sync.WaitGroup   // a running sweep; Close waits for it
 }
 
 // New returns a Service running on hub: it registers the handlers of `start_meeting`,
@@ -177,6 +202,20 @@ func New(hub signaling.Hub, opts *Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if o.NodeID == "" {
+		if h, ok := hub.(interface{ ID() string }); ok {
+			o.NodeID = h.ID()
+		}
+		if o.NodeID == "" {
+			o.NodeID = randomID()
+		}
+	}
+	if o.SweepInterval == 0 {
+		o.SweepInterval = DefaultSweepInterval
+	}
+	if o.SweepInterval > 0 && o.LeaseTTL < 3*o.SweepInterval {
+		o.LeaseTTL = 3 * o.SweepInterval
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	svc := &Service{
 		hub:     hub,
@@ -190,6 +229,10 @@ func New(hub signaling.Hub, opts *Options) *Service {
 		ctx:     ctx,
 		cancel:  cancel,
 		timers:  map[timerKey]*timerEntry{},
+		leases:  map[string]lease{},
+	}
+	if l, ok := o.Store.(Leaser); ok && o.SweepInterval > 0 {
+		svc.leaser = l
 	}
 	for event, h := range map[string]func(context.Context, *signaling.Session, signaling.Envelope) error{
 		"start_meeting": svc.startMeeting,
@@ -203,6 +246,7 @@ func New(hub signaling.Hub, opts *Options) *Service {
 		hub.Handle(event, svc.guard(h))
 	}
 	hub.OnSession(svc.onSession)
+	svc.armSweep()
 	return svc
 }
 
@@ -217,17 +261,34 @@ func orDefault(d, def time.Duration) time.Duration {
 }
 
 // Close stops every timer of the service; afterwards its handlers answer `unavailable` and its
-// session hook does nothing. Meetings stay in the Store. Close is idempotent.
+// session hook does nothing. Meetings stay in the Store. With a Leaser, Close then releases the
+// service's leases (waiting at most 5 s for the Store), so that the other nodes take its timers
+// over at their next sweep. Close is idempotent.
 func (svc *Service) Close() {
 	svc.mu.Lock()
+	if svc.closed {
+		svc.mu.Unlock()
+		return
+	}
 	svc.closed = true
-	timers := svc.timers
-	svc.timers = map[timerKey]*timerEntry{}
+	timers, leases := svc.timers, svc.leases
+	svc.timers, svc.leases = map[timerKey]*timerEntry{}, map[string]lease{}
 	svc.mu.Unlock()
 	for _, t := range timers {
 		t.timer.Stop()
 	}
 	svc.cancel()
+	svc.sweeping.Wait()
+	if len(leases) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	for roomID := range leases {
+		if err := svc.leaser.Release(ctx, roomID, svc.o.NodeID); err != nil {
+			svc.log.Warn("meeting: release lease", "room", roomID, "err", err)
+		}
+	}
 }
 
 func (svc *Service) isClosed() bool {
@@ -349,6 +410,7 @@ func (svc *Service) endMeeting(ctx context.Context, roomID, reason, exceptSessio
 		return err
 	}
 	svc.disarmRoom(roomID)
+	svc.releaseLease(ctx, roomID)
 	if err := svc.store.Delete(ctx, roomID); err != nil {
 		// The record is inactive: readers treat it as gone and Create replaces it.
 		svc.log.Warn("meeting: delete failed", "room", roomID, "err", err)

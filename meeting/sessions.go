@@ -171,7 +171,11 @@ func (svc *Service) sessionAway(ctx context.Context, s *signaling.Session, gone 
 func (svc *Service) sessionBack(ctx context.Context, s *signaling.Session) {
 	b := svc.bindingsOf(s)
 	uid, sid := s.User().ID, s.ID()
-	for _, roomID := range b.list() {
+	rooms := b.list()
+	if len(rooms) == 0 {
+		rooms = svc.storedBindings(ctx, s, b)
+	}
+	for _, roomID := range rooms {
 		var bound, host bool
 		err := svc.update(ctx, roomID, func(m *Meeting) error {
 			bound, host = false, false
@@ -202,4 +206,32 @@ func (svc *Service) sessionBack(ctx context.Context, s *signaling.Session) {
 			svc.disarm(hostKey(roomID))
 		}
 	}
+}
+
+// storedBindings finds the meetings that list session s as bound, remembers them on s and
+// returns their rooms. A session resumed on the node that held it knows its bindings; one handed
+// over by another node (a cross-node resume, as after that node's shutdown) knows none, so they
+// are read from the store: the active meetings of the user's rooms.
+func (svc *Service) storedBindings(ctx context.Context, s *signaling.Session, b *bindings) []string {
+	uid, sid := s.User().ID, s.ID()
+	rooms, err := svc.members.Rooms(ctx, uid)
+	if err != nil || len(rooms) == 0 {
+		if err != nil {
+			svc.log.Error("meeting: session resumed: rooms", "user", uid, "session", sid, "err", err)
+		}
+		return nil
+	}
+	active, err := svc.store.ActiveIn(ctx, rooms)
+	if err != nil {
+		svc.log.Error("meeting: session resumed: active meetings", "user", uid, "session", sid, "err", err)
+		return nil
+	}
+	var out []string
+	for _, m := range active {
+		if p := m.Participant(uid); p != nil && (slices.Contains(p.Sessions, sid) || slices.Contains(p.Dropped, sid)) {
+			b.add(m.RoomID)
+			out = append(out, m.RoomID)
+		}
+	}
+	return out
 }

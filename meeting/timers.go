@@ -11,13 +11,16 @@ import (
 
 // Timers. Each is owned by the Service, keyed by room (and user for a participant's grace), and
 // replaced by a later arm of the same key. Deadlines live in the stored Meeting, so a timer that
-// fires re-checks them inside an atomic Update: a stale timer does nothing.
+// fires re-checks them inside an atomic Update: a stale timer does nothing, and of two services
+// that fire the same deadline one changes the meeting and announces it, the other finds nothing
+// to do. With a Leaser, only the holder of a room's lease arms the room's timers (lease.go).
 type timerKind int
 
 const (
 	graceTimer timerKind = iota + 1 // a participant's grace; user set
 	hostTimer                       // the host grace
 	emptyTimer                      // the empty timeout
+	sweepTimer                      // the service's sweep (lease.go); room and user empty
 )
 
 type timerKey struct {
@@ -27,22 +30,32 @@ type timerKey struct {
 }
 
 type timerEntry struct {
-	id    uint64
+	id    uint64    // from svc.seq: a later arm has a larger id
+	at    time.Time // when it fires
 	timer clock.Timer
 }
 
 // arm schedules f after d under key, replacing the key's earlier timer. A closed service arms
 // nothing.
 func (svc *Service) arm(key timerKey, d time.Duration, f func()) {
+	svc.armUnless(key, d, f, nil)
+}
+
+// armUnless is arm, except that it keeps the key's current timer when skip reports true for it.
+func (svc *Service) armUnless(key timerKey, d time.Duration, f func(), skip func(*timerEntry) bool) {
 	svc.mu.Lock()
 	if svc.closed {
 		svc.mu.Unlock()
 		return
 	}
+	old := svc.timers[key]
+	if old != nil && skip != nil && skip(old) {
+		svc.mu.Unlock()
+		return
+	}
 	svc.seq++
 	id := svc.seq
-	old := svc.timers[key]
-	e := &timerEntry{id: id}
+	e := &timerEntry{id: id, at: svc.now().Add(d)}
 	svc.timers[key] = e
 	// The clock may run f at once in its own goroutine; f finds its entry by id.
 	e.timer = svc.clock.AfterFunc(d, func() {
@@ -97,15 +110,28 @@ func graceKey(roomID, userID string) timerKey {
 func hostKey(roomID string) timerKey  { return timerKey{room: roomID, kind: hostTimer} }
 func emptyKey(roomID string) timerKey { return timerKey{room: roomID, kind: emptyTimer} }
 
+// The arms below start a deadline this service has just stored; with a Leaser they arm only
+// when the service holds, or takes, the room's lease (otherwise the holder arms the deadline at
+// its next sweep).
+
 func (svc *Service) armGrace(roomID, userID string) {
+	if !svc.claim(roomID) {
+		return
+	}
 	svc.arm(graceKey(roomID, userID), svc.o.ParticipantGrace, func() { svc.graceExpired(roomID, userID) })
 }
 
 func (svc *Service) armHost(roomID string) {
+	if !svc.claim(roomID) {
+		return
+	}
 	svc.arm(hostKey(roomID), svc.o.HostGrace, func() { svc.hostGraceExpired(roomID) })
 }
 
 func (svc *Service) armEmpty(roomID string) {
+	if !svc.claim(roomID) {
+		return
+	}
 	svc.arm(emptyKey(roomID), svc.o.EmptyTimeout, func() { svc.emptyExpired(roomID) })
 }
 

@@ -82,7 +82,10 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 		ResumeWindow: cfg.resumeWindow,
 		ResumeSecret: backends.resumeSecret,
 		ICE:          signaling.ICEConfig{URLs: cfg.iceServers, TURNSecret: cfg.turnSecret},
-		Limits:       signaling.Limits{MaxMessageBytes: cfg.maxMessageBytes},
+		// With shared backends a client may come back on another node: hand its session over.
+		HandoverTimeout:  handover(backends.shared, 2*time.Second),
+		ShutdownHandover: handover(backends.shared, 5*time.Second),
+		Limits:           signaling.Limits{MaxMessageBytes: cfg.maxMessageBytes},
 	})
 	online := &onlineLater{}
 	// Hook order is wire order at session start: chat subscribes the session to its rooms,
@@ -137,6 +140,13 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 	mux.Handle("GET /", http.FileServerFS(web))
 	s.handler = mux
 	return s, nil
+}
+
+func handover(shared bool, d time.Duration) time.Duration {
+	if shared {
+		return d
+	}
+	return 0
 }
 
 // authenticator picks JWTs, dev auth or both (a token, when present, wins).

@@ -18,6 +18,8 @@ const AUTH_FAILURES = 3; // consecutive failed sockets (no `session`) before we 
 const OUTBOX_MAX = 200;
 const RESUMED_FALLBACK_MS = 5_000; // emit 'synced' even if `resumed` never arrives
 const OFFER_FALLBACK_MS = 5_000; // a joiner offers itself to participants that stayed silent
+const POLITE_EXTRA_MS = 3_000; // ...the polite side later, so two rejoiners do not both offer
+const ICE_WATCHDOG_MS = 10_000; // negotiated but still not connected: restart ICE
 
 // Events that are stale by the time a reconnect could send them: dropped while offline.
 const EPHEMERAL = new Set(['typing', 'ping']);
@@ -546,18 +548,18 @@ export class Mesh {
   // Safety net: participants are told of our join and offer at once. One that has not offered
   // after a while (a server that did not re-announce a rejoin, a lost frame) gets our offer;
   // perfect negotiation and the fingerprint check below keep that safe in a late collision.
+  // Two rejoiners that both time out would offer at once; a glare on an initial offer makes the
+  // polite side roll it back, and Chromium then gathers no candidates for its answer. So the
+  // polite side waits longer and normally just answers the impolite side's offer.
   _expectOffers(roomId, participants) {
-    clearTimeout(this._offerTimer);
+    this._offerTimers?.forEach(clearTimeout);
     const gen = this._gen;
     this._expected = new Map(participants.map((u) => [u.id, u]));
-    this._offerTimer = setTimeout(() => {
-      if (this.roomId !== roomId || gen !== this._gen) return;
-      for (const u of this._expected.values()) {
-        if (this.peers.has(u.id)) continue;
-        console.info('huddle: no offer from', u.id, '- offering instead');
-        this._attachLocalTracks(this._createPeer(u.id, u), true);
-      }
-    }, OFFER_FALLBACK_MS);
+    this._offerTimers = participants.map((u) => setTimeout(() => {
+      if (this.roomId !== roomId || gen !== this._gen || this.peers.has(u.id) || !this._expected.has(u.id)) return;
+      console.info('huddle: no offer from', u.id, '- offering instead');
+      this._attachLocalTracks(this._createPeer(u.id, u), true);
+    }, OFFER_FALLBACK_MS + (String(this.me) < String(u.id) ? POLITE_EXTRA_MS : 0)));
   }
 
   async leave() {
@@ -585,7 +587,7 @@ export class Mesh {
   closeAllConnections(reason = 'closed') {
     this._gen++;
     this._joining = null;
-    clearTimeout(this._offerTimer);
+    this._offerTimers?.forEach(clearTimeout);
     const roomId = this.roomId;
     for (const t of this.allTracks) t.stop();
     this.camStream?.getTracks().forEach((t) => t.stop());
@@ -607,7 +609,8 @@ export class Mesh {
     const peer = this.peers.get(userId);
     if (!peer) return;
     this.peers.delete(userId);
-    peer.pc.onicecandidate = peer.pc.ontrack = peer.pc.onnegotiationneeded = peer.pc.onconnectionstatechange = null;
+    clearTimeout(peer.watchdog);
+    peer.pc.onsignalingstatechange = peer.pc.onicecandidate = peer.pc.ontrack = peer.pc.onnegotiationneeded = peer.pc.onconnectionstatechange = null;
     peer.pc.close();
     this.client._emit('remote_left', { userId });
   }
@@ -716,9 +719,23 @@ export class Mesh {
       peer.stream = new MediaStream([...keep, track]);
       this.client._emit('remote_stream', { userId, user: peer.user, stream: peer.stream });
     };
+    // Only the impolite side restarts ICE (a restart is a renegotiation, so both doing it would
+    // collide). It does so on failure, and when a negotiated connection does not come up (lost
+    // candidates, or a side that gathered none): restartIce makes both sides gather afresh.
+    const restart = () => {
+      if (!peer.polite && pc.signalingState === 'stable' && pc.connectionState !== 'connected' && pc.connectionState !== 'closed') {
+        console.info('huddle: restarting ICE with', userId);
+        pc.restartIce(); // → negotiationneeded → offer with new ICE credentials
+      }
+    };
+    pc.onsignalingstatechange = () => {
+      clearTimeout(peer.watchdog);
+      if (pc.signalingState === 'stable' && pc.connectionState !== 'connected') peer.watchdog = setTimeout(restart, ICE_WATCHDOG_MS);
+    };
     pc.onconnectionstatechange = () => {
       this.client._emit('peer_state', { userId, state: pc.connectionState });
-      if (pc.connectionState === 'failed') pc.restartIce(); // renegotiates with an ICE restart
+      if (pc.connectionState === 'connected') clearTimeout(peer.watchdog);
+      if (pc.connectionState === 'failed') restart();
     };
     this.peers.set(userId, peer);
     return peer;
