@@ -184,6 +184,13 @@ func (svc *Service) joinMeeting(ctx context.Context, s *signaling.Session, e sig
 		after            Meeting
 		rejoin, wasBound bool
 	)
+	// Subscribe before joining: a participant who joins right after us sends its
+	// meeting_user_joined to us as soon as its update is stored, and we must not miss it.
+	topic := signaling.MeetingTopic(in.RoomID)
+	hadTopic := slices.Contains(s.Topics(), topic)
+	if err := svc.hub.Subscribe(ctx, sid, topic); err != nil {
+		return fmt.Errorf("meeting: join %s: %w", in.RoomID, err)
+	}
 	err := svc.update(ctx, in.RoomID, func(m *Meeting) error {
 		p := m.Participant(u.ID)
 		rejoin = p != nil
@@ -203,6 +210,9 @@ func (svc *Service) joinMeeting(ctx context.Context, s *signaling.Session, e sig
 		return nil
 	})
 	if err != nil {
+		if !hadTopic {
+			_ = svc.hub.Unsubscribe(ctx, sid, topic)
+		}
 		return err
 	}
 	if err := svc.subscribe(ctx, s, in.RoomID); err != nil {
@@ -217,11 +227,21 @@ func (svc *Service) joinMeeting(ctx context.Context, s *signaling.Session, e sig
 	if err := s.Reply(ctx, e, "meeting_joined", joined{RoomID: in.RoomID, Participants: wireParticipants(after.Participants)}); err != nil {
 		return err
 	}
-	topic := signaling.MeetingTopic(in.RoomID)
 	ev := userEvent{User: u, RoomID: in.RoomID, Rejoin: rejoin}
 	switch {
-	case in.HostID == "":
+	case in.HostID == "" && rejoin:
+		// Everyone rebuilds its connection to a returning participant.
 		svc.publish(ctx, topic, "meeting_user_joined", ev, signaling.ExceptUser(u.ID))
+	case in.HostID == "":
+		// Only those who joined before us hear of us, and offer. Someone joining at the same
+		// moment after us does not: we hear of them instead and offer to them. So every pair
+		// gets exactly one offer, even when two participants join together.
+		for _, p := range after.Participants {
+			if p.User.ID == u.ID {
+				break
+			}
+			svc.publish(ctx, topic, "meeting_user_joined", ev, signaling.OnlyUser(p.User.ID))
+		}
 	case in.HostID != u.ID:
 		if p := after.Participant(in.HostID); p != nil && p.connected() {
 			svc.publish(ctx, topic, "meeting_user_joined", ev, signaling.OnlyUser(in.HostID))
