@@ -1,0 +1,59 @@
+package huddle_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"time"
+
+	"github.com/huddle-go/huddle/chat"
+	"github.com/huddle-go/huddle/meeting"
+	"github.com/huddle-go/huddle/presence"
+	"github.com/huddle-go/huddle/signaling"
+	"github.com/huddle-go/huddle/signaling/ws"
+)
+
+// Example is the README's quick start, run: a node with chat, meetings and presence behind a
+// WebSocket handler, and a Go client that joins a room and sends a message.
+func Example() {
+	node := signaling.NewNode(nil)
+	rooms := chat.NewMemoryStore(nil)
+	var tracker *presence.Tracker
+	online := chat.OnlineFunc(func(ctx context.Context, ids []string) ([]string, error) {
+		return tracker.Online(ctx, ids)
+	})
+	chat.New(node, &chat.Options{Store: rooms, Membership: rooms, Online: online})
+	meetings := meeting.New(node, &meeting.Options{Members: rooms, Online: online})
+	tracker = presence.New(node, &presence.Options{Rooms: rooms})
+
+	srv := httptest.NewServer(ws.Handler(node, &ws.Options{Authenticator: signaling.DevAuthenticator{}}))
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "?user=alice&name=Alice"
+	c, err := ws.Connect(ctx, url, nil)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("connected as", c.Session().User.Username)
+	_ = c.Send(ctx, "join_room", map[string]string{"roomId": "lobby"})
+	_ = c.Send(ctx, "message", map[string]string{"roomId": "lobby", "content": "hello"})
+	for e := range c.Events() {
+		if e.Event == "room_joined" || e.Event == "message" {
+			fmt.Println(e.Event)
+		}
+		if e.Event == "message" {
+			break
+		}
+	}
+	_ = c.Close()
+	_ = node.Shutdown(ctx)
+	meetings.Close()
+	tracker.Close()
+	// Output:
+	// connected as Alice
+	// room_joined
+	// message
+}
