@@ -107,6 +107,10 @@ type Node struct {
 	stats nodeStats
 	pids  atomic.Uint64
 
+	ctrlMu      sync.Mutex
+	ctrlQ       []func()
+	ctrlRunning bool
+
 	hoMu      sync.Mutex
 	hoWaiters map[string]chan brokerMsg // session id → the adopting Serve call
 	hoSub     func() error              // the node topic's subscription
@@ -678,24 +682,30 @@ func (n *Node) deliver(t *topicSubs, msg []byte) {
 		}
 	case msgHandoverRequest:
 		if m.origin != n.id {
-			for _, s := range *subs {
-				n.offer(s, m)
-			}
+			m.body = append([]byte(nil), m.body...)
+			n.control(func() {
+				for _, s := range *subs {
+					n.offer(s, m)
+				}
+			})
 		}
 	case msgSubscribe, msgUnsubscribe:
 		if m.origin == n.id {
 			return
 		}
-		for _, s := range *subs {
-			if m.kind == msgSubscribe {
-				err = n.subscribeLocal(n.ctx, s, m.arg)
-			} else {
-				err = n.unsubscribeLocal(n.ctx, s, m.arg)
+		n.control(func() {
+			for _, s := range *subs {
+				var err error
+				if m.kind == msgSubscribe {
+					err = n.subscribeLocal(n.ctx, s, m.arg)
+				} else {
+					err = n.unsubscribeLocal(n.ctx, s, m.arg)
+				}
+				if err != nil {
+					n.log.Error("remote subscription change failed", "session", s.id, "topic", m.arg, "err", err)
+				}
 			}
-			if err != nil {
-				n.log.Error("remote subscription change failed", "session", s.id, "topic", m.arg, "err", err)
-			}
-		}
+		})
 	}
 }
 
@@ -733,7 +743,7 @@ func (n *Node) Subscribe(ctx context.Context, sessionID, topic string) error {
 	if s := n.Session(sessionID); s != nil {
 		return n.subscribeLocal(ctx, s, topic)
 	}
-	return n.control(ctx, msgSubscribe, SessionTopic(sessionID), topic)
+	return n.publishControl(ctx, msgSubscribe, SessionTopic(sessionID), topic)
 }
 
 // Unsubscribe removes a session from a topic, on whichever node holds it.
@@ -741,7 +751,7 @@ func (n *Node) Unsubscribe(ctx context.Context, sessionID, topic string) error {
 	if s := n.Session(sessionID); s != nil {
 		return n.unsubscribeLocal(ctx, s, topic)
 	}
-	return n.control(ctx, msgUnsubscribe, SessionTopic(sessionID), topic)
+	return n.publishControl(ctx, msgUnsubscribe, SessionTopic(sessionID), topic)
 }
 
 // SubscribeUser adds every session of a user, on every node, to a topic. Local sessions are
@@ -752,7 +762,7 @@ func (n *Node) SubscribeUser(ctx context.Context, userID, topic string) error {
 			return err
 		}
 	}
-	return n.control(ctx, msgSubscribe, UserTopic(userID), topic)
+	return n.publishControl(ctx, msgSubscribe, UserTopic(userID), topic)
 }
 
 // UnsubscribeUser removes every session of a user, on every node, from a topic.
@@ -762,7 +772,7 @@ func (n *Node) UnsubscribeUser(ctx context.Context, userID, topic string) error 
 			return err
 		}
 	}
-	return n.control(ctx, msgUnsubscribe, UserTopic(userID), topic)
+	return n.publishControl(ctx, msgUnsubscribe, UserTopic(userID), topic)
 }
 
 // LocalSessions returns this node's sessions of a user (attached or waiting for a resume).
@@ -783,7 +793,36 @@ func (n *Node) localSubscribers(topic string) []*Session {
 	return nil
 }
 
-func (n *Node) control(ctx context.Context, kind byte, via, topic string) error {
+// control runs f after the control work queued before it, on a goroutine of the node's, not
+// on the Broker's delivery goroutine: control work subscribes, and a Broker's Subscribe may
+// wait for its delivery goroutine to confirm. The goroutine exits when the queue is empty.
+func (n *Node) control(f func()) {
+	n.ctrlMu.Lock()
+	n.ctrlQ = append(n.ctrlQ, f)
+	if n.ctrlRunning {
+		n.ctrlMu.Unlock()
+		return
+	}
+	n.ctrlRunning = true
+	n.ctrlMu.Unlock()
+	go func() {
+		for {
+			n.ctrlMu.Lock()
+			if len(n.ctrlQ) == 0 {
+				n.ctrlRunning = false
+				n.ctrlMu.Unlock()
+				return
+			}
+			f := n.ctrlQ[0]
+			n.ctrlQ[0] = nil
+			n.ctrlQ = n.ctrlQ[1:]
+			n.ctrlMu.Unlock()
+			f()
+		}
+	}()
+}
+
+func (n *Node) publishControl(ctx context.Context, kind byte, via, topic string) error {
 	m := brokerMsg{kind: kind, origin: n.id, arg: topic}
 	if err := n.broker.Publish(ctx, via, m.marshal()); err != nil {
 		return fmt.Errorf("signaling: subscription change via %s: %w", via, unavailable(err))

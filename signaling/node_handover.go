@@ -80,7 +80,7 @@ func (n *Node) onNodeMessage(msg []byte) {
 		}
 	case msgHandoverCommit:
 		if s := n.Session(m.arg); s != nil {
-			n.release(s, m.origin)
+			n.control(func() { n.release(s, m.origin) })
 		}
 	}
 }

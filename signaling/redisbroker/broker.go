@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/redis/go-redis/v9"
@@ -28,6 +30,9 @@ type Options struct {
 	Sharded *bool
 	// Logger receives errors of the subscription loop. Default: silent.
 	Logger *slog.Logger
+	// ConfirmTimeout bounds how long Subscribe waits for Redis to confirm a new subscription.
+	// Default: 5 s.
+	ConfirmTimeout time.Duration
 }
 
 // Broker is a signaling.Broker on Redis pub/sub. It is safe for concurrent use; Close releases it.
@@ -38,9 +43,12 @@ type Broker struct {
 	log     *slog.Logger
 	ps      *redis.PubSub
 
-	mu     sync.Mutex
-	subs   map[string][]*sub // by channel
-	closed bool
+	confirmTimeout time.Duration
+
+	mu      sync.Mutex
+	subs    map[string][]*sub          // by channel
+	waiting map[string][]chan struct{} // Subscribe calls waiting for Redis to confirm
+	closed  bool
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -59,6 +67,9 @@ func New(ctx context.Context, rdb redis.UniversalClient, opts *Options) (*Broker
 	if o.Prefix == "" {
 		o.Prefix = "huddle:"
 	}
+	if o.ConfirmTimeout <= 0 {
+		o.ConfirmTimeout = 5 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -72,7 +83,7 @@ func New(ctx context.Context, rdb redis.UniversalClient, opts *Options) (*Broker
 		}
 		sharded = major >= 7
 	}
-	b := &Broker{rdb: rdb, prefix: o.Prefix + "ps:", sharded: sharded, log: o.Logger, subs: map[string][]*sub{}, done: make(chan struct{})}
+	b := &Broker{rdb: rdb, prefix: o.Prefix + "ps:", sharded: sharded, log: o.Logger, confirmTimeout: o.ConfirmTimeout, subs: map[string][]*sub{}, waiting: map[string][]chan struct{}{}, done: make(chan struct{})}
 	if sharded {
 		b.ps = rdb.SSubscribe(ctx)
 	} else {
@@ -104,14 +115,24 @@ func (b *Broker) Sharded() bool { return b.sharded }
 
 func (b *Broker) loop(ctx context.Context) {
 	defer close(b.done)
-	ch := b.ps.Channel(redis.WithChannelSize(4096))
+	ch := b.ps.ChannelWithSubscriptions(redis.WithChannelSize(4096))
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case m, ok := <-ch:
+		case v, ok := <-ch:
 			if !ok {
 				return
+			}
+			if sub, ok := v.(*redis.Subscription); ok {
+				if sub.Kind == "subscribe" || sub.Kind == "ssubscribe" {
+					b.confirm(sub.Channel)
+				}
+				continue
+			}
+			m, ok := v.(*redis.Message)
+			if !ok {
+				continue
 			}
 			b.mu.Lock()
 			subs := b.subs[m.Channel]
@@ -124,6 +145,17 @@ func (b *Broker) loop(ctx context.Context) {
 				s.deliver(msg)
 			}
 		}
+	}
+}
+
+// confirm wakes the Subscribe calls waiting for channel.
+func (b *Broker) confirm(channel string) {
+	b.mu.Lock()
+	ws := b.waiting[channel]
+	delete(b.waiting, channel)
+	b.mu.Unlock()
+	for _, w := range ws {
+		close(w)
 	}
 }
 
@@ -159,14 +191,38 @@ func (b *Broker) Subscribe(ctx context.Context, topic string, deliver func([]byt
 	b.subs[ch] = append(next, s)
 	b.mu.Unlock()
 	if first {
+		// Wait for Redis to confirm, so that a message published after Subscribe returns (by
+		// any node) is delivered. The Node never calls Subscribe from a deliver callback.
+		confirmed := make(chan struct{})
+		b.mu.Lock()
+		b.waiting[ch] = append(b.waiting[ch], confirmed)
+		b.mu.Unlock()
 		var err error
 		if b.sharded {
 			err = b.ps.SSubscribe(ctx, ch)
 		} else {
 			err = b.ps.Subscribe(ctx, ch)
 		}
+		if err == nil {
+			wctx, cancel := context.WithTimeout(ctx, b.confirmTimeout)
+			select {
+			case <-confirmed:
+			case <-wctx.Done():
+				err = fmt.Errorf("no confirmation within %v", b.confirmTimeout)
+			}
+			cancel()
+		}
 		if err != nil {
-			b.remove(ch, s)
+			b.mu.Lock()
+			b.waiting[ch] = slices.DeleteFunc(b.waiting[ch], func(c chan struct{}) bool { return c == confirmed })
+			b.mu.Unlock()
+			if b.remove(ch, s) {
+				if b.sharded {
+					_ = b.ps.SUnsubscribe(context.Background(), ch)
+				} else {
+					_ = b.ps.Unsubscribe(context.Background(), ch)
+				}
+			}
 			return nil, fmt.Errorf("redisbroker: subscribe %s: %w: %w", topic, signaling.ErrUnavailable, err)
 		}
 	}
