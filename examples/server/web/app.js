@@ -416,7 +416,18 @@ function noteMember(roomId, user) {
   const set = membersOf(roomId);
   if (set.has(user.id)) return;
   set.add(user.id);
+  if (!state.presence.has(user.id) && user.id !== me()) askPresence(roomId);
   if (roomId === state.room) renderMembers();
+}
+
+// The server announces presence changes only: a member who joined after us while already
+// online would show as offline until their next change. Ask for the room's snapshot instead.
+const askingPresence = new Set();
+function askPresence(roomId) {
+  if (!client || askingPresence.has(roomId)) return;
+  askingPresence.add(roomId);
+  quiet(client.request('get_presence', { roomId }, { reply: 'presence_snapshot' }))
+    .finally(() => askingPresence.delete(roomId));
 }
 
 function onMessage(m) {

@@ -77,6 +77,9 @@ export class HuddleClient extends EventTarget {
     this._ws = null;
     this._ready = false; // a `session` arrived on the current socket
     this._ref = 0;
+    // Refs are unique per page load: a resumed session replays replies that carry the refs of
+    // the page before the reload, and those must not settle this page's requests.
+    this._refPrefix = Math.random().toString(36).slice(2, 7) + '-';
     this._pending = new Map(); // ref -> {resolve, reject, reply, match, expectReply, timer}
     this._outbox = [];
     this._lastSeq = 0;
@@ -403,7 +406,7 @@ export class HuddleClient extends EventTarget {
 
   _call(event, data, { reply, match, timeout, expectReply, queue = !EPHEMERAL.has(event) }) {
     return new Promise((resolve, reject) => {
-      const ref = String(++this._ref);
+      const ref = this._refPrefix + ++this._ref;
       const entry = { ref, reply, match, expectReply, resolve, reject };
       const frame = { event, data, ref };
       if (!this._ready && (!queue || this._stopped || this._outbox.length >= OUTBOX_MAX)) {
