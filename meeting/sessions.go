@@ -121,29 +121,10 @@ func (svc *Service) sessionAway(ctx context.Context, s *signaling.Session, gone 
 	for _, roomID := range b.list() {
 		var lost, host bool
 		err := svc.update(ctx, roomID, func(m *Meeting) error {
-			lost, host = false, false
-			p := m.Participant(uid)
-			if p == nil {
+			var bound bool
+			bound, lost, host = svc.away(m, uid, []string{sid}, gone)
+			if !bound {
 				return errSkip
-			}
-			wasLive := slices.Contains(p.Sessions, sid)
-			wasDropped := slices.Contains(p.Dropped, sid)
-			if !wasLive && !wasDropped {
-				return errSkip
-			}
-			p.Sessions = slices.DeleteFunc(p.Sessions, func(x string) bool { return x == sid })
-			p.Dropped = slices.DeleteFunc(p.Dropped, func(x string) bool { return x == sid })
-			if !gone {
-				p.Dropped = append(p.Dropped, sid)
-			}
-			if wasLive && !p.connected() {
-				now := svc.now().UnixMilli()
-				p.DroppedAt = now
-				lost = true
-				if m.Host.ID == uid {
-					m.HostAwaySince = now
-					host = true
-				}
 			}
 			return nil
 		})
@@ -157,12 +138,51 @@ func (svc *Service) sessionAway(ctx context.Context, s *signaling.Session, gone 
 		case gone:
 			b.remove(roomID)
 		}
-		if lost {
-			svc.armGrace(roomID, uid)
+		svc.armAway(roomID, uid, lost, host)
+	}
+}
+
+// away takes the sessions sids of user uid out of its bound sessions in m, connected or dropped:
+// for good when gone, else into Dropped (they may resume). It reports whether any of them was bound (if
+// none was, m is unchanged), and whether the participant thereby lost its last connected bound
+// session, which starts its grace (DroppedAt), and the host grace (HostAwaySince) when it is the
+// host. Pass lost and host to armAway once the change is stored.
+func (svc *Service) away(m *Meeting, uid string, sids []string, gone bool) (bound, lost, host bool) {
+	p := m.Participant(uid)
+	if p == nil {
+		return false, false, false
+	}
+	wasConnected := p.connected()
+	for _, sid := range sids {
+		if !slices.Contains(p.Sessions, sid) && !slices.Contains(p.Dropped, sid) {
+			continue
 		}
-		if host {
-			svc.armHost(roomID)
+		bound = true
+		p.Sessions = slices.DeleteFunc(p.Sessions, func(x string) bool { return x == sid })
+		p.Dropped = slices.DeleteFunc(p.Dropped, func(x string) bool { return x == sid })
+		if !gone {
+			p.Dropped = append(p.Dropped, sid)
 		}
+	}
+	if wasConnected && !p.connected() {
+		now := svc.now().UnixMilli()
+		p.DroppedAt = now
+		lost = true
+		if m.Host.ID == uid {
+			m.HostAwaySince = now
+			host = true
+		}
+	}
+	return bound, lost, host
+}
+
+// armAway arms the graces that away started in roomID's meeting.
+func (svc *Service) armAway(roomID, uid string, lost, host bool) {
+	if lost {
+		svc.armGrace(roomID, uid)
+	}
+	if host {
+		svc.armHost(roomID)
 	}
 }
 

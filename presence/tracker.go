@@ -45,7 +45,23 @@ type Options struct {
 	// node that died go offline within NodeTTL + HeartbeatInterval. Default: 20 s (offline within
 	// 25 s). A value under twice HeartbeatInterval is raised to that.
 	NodeTTL time.Duration
+	// OnChange, when set, is called with each change of a user's aggregate status (online, away
+	// or offline) after the Tracker published it, on the node that made the change: where the
+	// user's first session started or last session ended, where the user chose a status, and,
+	// for the users of a node that died, on the one node whose heartbeat expired them (or on the
+	// node that reuses the dead node's id, when it starts). Siblings hook in here, such as the
+	// meeting service, which learns from it that a dead node's users are gone.
+	//
+	// Calls run one at a time, in the order of the changes, on a goroutine of the Tracker's,
+	// never under its locks, so OnChange may call the Tracker or end sessions; a slow OnChange
+	// delays the next calls, not the sessions. ctx carries the values of the change's context,
+	// not its cancellation, and ends after 10 s. A panic is logged and the next calls still run.
+	// Close waits for the calls queued before it. Default: nil, no calls.
+	OnChange func(ctx context.Context, e Entry)
 }
+
+// onChangeTimeout bounds each call of Options.OnChange.
+const onChangeTimeout = 10 * time.Second
 
 // Tracker keeps the presence of the users of a Hub (PROTOCOL.md §6) in a Store and tells the
 // co-members of a user when its status changes. Create it with New; all methods are safe for
@@ -68,6 +84,8 @@ type Tracker struct {
 	every time.Duration
 	ttl   time.Duration
 
+	onChange func(context.Context, Entry) // nil: no calls
+
 	beatMu  sync.Mutex  // serializes heartbeats; held across their store calls
 	started atomic.Bool // the node's leftovers are cleared and its first heartbeat is done; set under beatMu
 
@@ -77,6 +95,9 @@ type Tracker struct {
 	timer   clock.Timer
 	closed  bool
 	ticking sync.WaitGroup
+
+	changes   []func()      // queued OnChange calls
+	notifying chan struct{} // closed when the goroutine running changes exits; nil while none runs
 }
 
 // localSession is a session of this node. Its fields are guarded by Tracker.mu.
@@ -144,6 +165,8 @@ func New(hub signaling.Hub, opts *Options) *Tracker {
 		ttl:   o.NodeTTL,
 		local: map[string]*localSession{},
 		users: map[string]*userLock{},
+
+		onChange: o.OnChange,
 	}
 	hub.OnSession(t.onSession)
 	hub.Handle("presence", signaling.HandlerFunc(t.servePresence))
@@ -154,10 +177,11 @@ func New(hub signaling.Hub, opts *Options) *Tracker {
 	return t
 }
 
-// Close stops the heartbeat and waits for a running one to finish. It does not remove the node's
-// sessions: after a graceful shutdown their users reconnect to other nodes, and whoever does not
-// goes offline when the node's deadline passes (NodeTTL), so a restart shows co-members nothing.
-// Session hooks and handlers keep working. Close is idempotent.
+// Close stops the heartbeat and waits for a running one to finish, then for the OnChange calls
+// queued so far. It does not remove the node's sessions: after a graceful shutdown their users
+// reconnect to other nodes, and whoever does not goes offline when the node's deadline passes
+// (NodeTTL), so a restart shows co-members nothing. Session hooks and handlers keep working (and
+// so does OnChange). Close is idempotent.
 func (t *Tracker) Close() error {
 	t.mu.Lock()
 	if t.closed {
@@ -170,6 +194,12 @@ func (t *Tracker) Close() error {
 	}
 	t.mu.Unlock()
 	t.ticking.Wait()
+	t.mu.Lock()
+	done := t.notifying
+	t.mu.Unlock()
+	if done != nil {
+		<-done
+	}
 	return nil
 }
 
@@ -428,8 +458,9 @@ func (t *Tracker) announce(ctx context.Context, offline []Entry) {
 }
 
 // publish sends `presence` for a status change of u to every co-member with a session, once
-// each. A failure is logged: the change itself is in the Store.
+// each, then queues the OnChange call. A failure is logged: the change itself is in the Store.
 func (t *Tracker) publish(ctx context.Context, u signaling.User, e Entry) {
+	defer t.changed(ctx, e)
 	if t.rooms == nil {
 		return
 	}
@@ -469,6 +500,56 @@ func (t *Tracker) publish(ctx context.Context, u signaling.User, e Entry) {
 			t.logFailure("presence: publish", err, "user", u.ID, "to", id)
 		}
 	}
+}
+
+// changed queues the OnChange call of a change, and starts the goroutine that runs the queue
+// unless it runs. Callers hold the user's lock, so the calls of one user keep the order of its
+// changes; the call itself runs under no lock. The goroutine exits when the queue is empty.
+func (t *Tracker) changed(ctx context.Context, e Entry) {
+	if t.onChange == nil {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	call := func() {
+		ctx, cancel := context.WithTimeout(ctx, onChangeTimeout)
+		defer cancel()
+		t.onChange(ctx, e)
+	}
+	t.mu.Lock()
+	t.changes = append(t.changes, call)
+	if t.notifying != nil {
+		t.mu.Unlock()
+		return
+	}
+	done := make(chan struct{})
+	t.notifying = done
+	t.mu.Unlock()
+	go func() {
+		defer close(done)
+		for {
+			t.mu.Lock()
+			if len(t.changes) == 0 {
+				t.notifying = nil
+				t.mu.Unlock()
+				return
+			}
+			call := t.changes[0]
+			t.changes[0] = nil
+			t.changes = t.changes[1:]
+			t.mu.Unlock()
+			t.runChange(call)
+		}
+	}()
+}
+
+// runChange runs one OnChange call; a panic is logged, so that the calls after it still run.
+func (t *Tracker) runChange(call func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.log.Error("presence: OnChange panicked", "panic", r)
+		}
+	}()
+	call()
 }
 
 // coMembers returns the users sharing a room with userID, without userID, each once and ordered

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -590,4 +591,135 @@ func TestReapedNodeComesBack(t *testing.T) {
 	flaky.fail.Store(false)
 	clk.Advance(5 * time.Second)
 	is.Equal(expectPresence(t, b).Status, "online") // node a finds it was reaped and adds alice again
+}
+
+// changeLog records the calls of Options.OnChange.
+type changeLog struct {
+	mu      sync.Mutex
+	entries []presence.Entry
+	note    chan struct{}
+}
+
+func newChangeLog() *changeLog { return &changeLog{note: make(chan struct{})} }
+
+func (l *changeLog) record(_ context.Context, e presence.Entry) {
+	l.mu.Lock()
+	l.entries = append(l.entries, e)
+	close(l.note)
+	l.note = make(chan struct{})
+	l.mu.Unlock()
+}
+
+// next consumes the oldest recorded call, failing the test after wait.
+func (l *changeLog) next(t *testing.T) presence.Entry {
+	t.Helper()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		l.mu.Lock()
+		if len(l.entries) > 0 {
+			e := l.entries[0]
+			l.entries = l.entries[1:]
+			l.mu.Unlock()
+			return e
+		}
+		note := l.note
+		l.mu.Unlock()
+		select {
+		case <-note:
+		case <-deadline.C:
+			t.Fatalf("no OnChange call within %v", wait)
+		}
+	}
+}
+
+// left returns the calls not consumed yet.
+func (l *changeLog) left() []presence.Entry {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.entries)
+}
+
+func TestOnChange(t *testing.T) {
+	is := is.New(t)
+	clk := clock.NewManual(t0)
+	changes := newChangeLog()
+	release := make(chan struct{})
+	var tr *presence.Tracker
+	var seen []presence.Status // what the Tracker tells OnChange, from within the calls
+	onChange := func(ctx context.Context, e presence.Entry) {
+		if e.UserID == "bob" {
+			<-release // the first call is slow
+		}
+		got, err := tr.Status(ctx, e.UserID) // the Tracker may be called back
+		if err == nil {
+			seen = append(seen, got.Status) // calls run one at a time
+		}
+		changes.record(ctx, e)
+	}
+	node, tr, _ := startNode(t, clk, nil, &presence.Options{Rooms: rooms{"r1": {alice, bob}}, OnChange: onChange})
+	t.Cleanup(func() { // before the Tracker's Close, which waits for the calls
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+
+	b, _ := connect(t, node, bob) // OnChange(bob online) blocks
+	a, _ := connect(t, node, alice)
+	is.Equal(expectPresence(t, b).Status, "online") // alice's session starts and is announced meanwhile
+	close(release)
+	is.Equal(changes.next(t), presence.Entry{UserID: "bob", Status: presence.StatusOnline})   // bob came online first
+	is.Equal(changes.next(t), presence.Entry{UserID: "alice", Status: presence.StatusOnline}) // then alice, in order
+
+	a.Send("presence", map[string]string{"status": "away"})
+	is.Equal(expectPresence(t, b).Status, "away")                                           // published
+	is.Equal(changes.next(t), presence.Entry{UserID: "alice", Status: presence.StatusAway}) // and reported
+	a.Send("presence", map[string]string{"status": "away"})
+	settleSession(t, a)
+
+	clk.Advance(time.Second)
+	a.Close(signaling.StatusNormalClosure)
+	is.Equal(expectPresence(t, b).Status, "offline") // published
+	e := changes.next(t)
+	is.Equal(e.UserID, "alice")                                              // and reported
+	is.Equal(e.Status, presence.StatusOffline)                               // as offline
+	is.True(e.LastSeen.Equal(t0.Add(time.Second)))                           // with lastSeen
+	is.Equal(len(changes.left()), 0)                                         // nothing else: the second away changed nothing
+	is.Equal(seen, []presence.Status{"online", "online", "away", "offline"}) // each call finds its change stored
+}
+
+// settleSession makes sure the events c sent before were handled: a ping's pong queues behind
+// their replies.
+func settleSession(t *testing.T, c *signalingtest.Client) {
+	t.Helper()
+	c.Send("ping", map[string]any{})
+	c.Expect("pong", wait)
+}
+
+func TestOnChangeDeadNode(t *testing.T) {
+	is := is.New(t)
+	clk := clock.NewManual(t0)
+	broker := signaling.NewMemoryBroker()
+	store := presence.NewMemoryStore()
+	rs := rooms{"r1": {alice, bob}}
+	ca, cb := newChangeLog(), newChangeLog()
+	na, ta, _ := startNode(t, clk, &signaling.NodeOptions{ID: "node-a", Broker: broker}, &presence.Options{Store: store, Rooms: rs, OnChange: ca.record})
+	nb, _, _ := startNode(t, clk, &signaling.NodeOptions{ID: "node-b", Broker: broker}, &presence.Options{Store: store, Rooms: rs, OnChange: cb.record})
+	b, _ := connect(t, nb, bob)
+	is.Equal(cb.next(t), presence.Entry{UserID: "bob", Status: presence.StatusOnline}) // on bob's node
+	connect(t, na, alice)
+	is.Equal(ca.next(t), presence.Entry{UserID: "alice", Status: presence.StatusOnline}) // on alice's node
+	is.Equal(expectPresence(t, b).Status, "online")
+
+	is.NoErr(ta.Close()) // node a stops heartbeating, as if it died
+	clk.Advance(30 * time.Second)
+	is.Equal(expectPresence(t, b).Status, "offline") // node b expires node a's sessions
+	e := cb.next(t)
+	is.Equal(e.UserID, "alice")                // and reports it
+	is.Equal(e.Status, presence.StatusOffline) // as offline
+	is.True(!e.LastSeen.IsZero())              // with lastSeen
+	is.Equal(len(ca.left()), 0)                // the dead node reports nothing
+	is.Equal(len(cb.left()), 0)                // and node b once
 }

@@ -66,7 +66,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.StringVar(&c.hostPolicy, "host-policy", "end", "what happens when the host does not come back: end, transfer or continue")
 	fs.DurationVar(&c.emptyTimeout, "empty-timeout", 60*time.Second, "how long an empty meeting lives")
 	fs.IntVar(&c.maxParticipants, "max-participants", 8, "participants per meeting (a mesh grows as n²)")
-	fs.StringVar(&c.meetingLinkBase, "meeting-link-base", "", "prefix of meetingLink (default: /?meeting=)")
+	fs.StringVar(&c.meetingLinkBase, "meeting-link-base", "/?meeting=", "prefix of meetingLink in invitations; the browser client opens /?meeting=<roomId>")
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: huddle-server [flags]\n\nEvery flag can also be set by its environment twin, e.g. -jwt-secret by %s.\n\n", envName("jwt-secret"))
 		fs.PrintDefaults()

@@ -102,7 +102,7 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 		Members:          backends.membership,
 		Online:           online,
 		ICE:              s.node.ICEServers,
-		LinkBase:         cfg.meetingLinkBase,
+		LinkBase:         cfg.meetingLinkBase, // default "/?meeting=": the browser client opens the room
 		ParticipantGrace: cfg.participantGrace,
 		HostGrace:        cfg.hostGrace,
 		HostPolicy:       meeting.HostPolicy(cfg.hostPolicy),
@@ -115,6 +115,16 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 		Rooms:  backends.membership,
 		NodeID: nodeID,
 		Logger: log,
+		// A user offline has no session anywhere: unbind its sessions from meetings, which a
+		// node that died (its users expire here) never did, so that the graces start.
+		OnChange: func(ctx context.Context, e presence.Entry) {
+			if e.Status != presence.StatusOffline {
+				return
+			}
+			if err := s.meetings.UserOffline(ctx, e.UserID); err != nil {
+				log.Error("meetings of an offline user", "user", e.UserID, "err", err)
+			}
+		},
 	})
 	online.t = s.presence
 
@@ -214,7 +224,11 @@ func (s *server) serve(ctx context.Context) error {
 }
 
 func (s *server) close() {
+	// After the node: the sessions' drops are recorded first, then timers, leases, heartbeats
+	// and typing timers stop, then the backends close.
 	s.meetings.Close()
+	s.presence.Close()
+	_ = s.chat.Close()
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		if err := s.closers[i](); err != nil {
 			s.log.Error("close", "err", err)

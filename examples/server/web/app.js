@@ -730,7 +730,12 @@ function onSession(d) {
   refreshRooms();
   // History and members are refetched on every session: after a reload nothing is in memory,
   // and after a failed resume anything may have been missed. Merging de-duplicates.
-  const room = state.room || store.get(ROOM_KEY);
+  // A meetingLink (`/?meeting=<roomId>`, the server's -meeting-link-base) opens its room, whose
+  // active meeting then shows its invitation banner.
+  const params = new URLSearchParams(location.search);
+  const linked = params.get('meeting');
+  if (linked) history.replaceState(null, '', location.pathname);
+  const room = linked || state.room || store.get(ROOM_KEY);
   if (room) openRoom(room, { focus: false });
   else renderAll();
 }
