@@ -27,6 +27,12 @@ type MemoryBroker struct {
 
 type memSub struct{ deliver func([]byte) }
 
+// inlineControl is implemented by brokers whose Subscribe and cancel never wait for a delivery
+// to finish, so that a Node may change subscriptions from inside a deliver callback.
+type inlineControl interface{ inlineControl() }
+
+func (*MemoryBroker) inlineControl() {}
+
 // NewMemoryBroker returns an empty MemoryBroker.
 func NewMemoryBroker() *MemoryBroker { return &MemoryBroker{topics: map[string][]*memSub{}} }
 

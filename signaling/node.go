@@ -797,6 +797,10 @@ func (n *Node) localSubscribers(topic string) []*Session {
 // on the Broker's delivery goroutine: control work subscribes, and a Broker's Subscribe may
 // wait for its delivery goroutine to confirm. The goroutine exits when the queue is empty.
 func (n *Node) control(f func()) {
+	if _, ok := n.broker.(inlineControl); ok {
+		f() // the broker's Subscribe never waits on its delivery: keep in-process clusters synchronous
+		return
+	}
 	n.ctrlMu.Lock()
 	n.ctrlQ = append(n.ctrlQ, f)
 	if n.ctrlRunning {
