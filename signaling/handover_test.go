@@ -43,6 +43,9 @@ func TestResumeOnAnotherNodeAfterShutdown(t *testing.T) {
 		bob.Send("pub", map[string]string{"topic": "room:r", "text": text})
 		bob.Expect("said", wait)
 	}
+	// Bob's events are handled in order: his pong means his last publish reached every node.
+	bob.Send("ping", map[string]string{})
+	bob.Expect("pong", wait)
 
 	again := signalingtest.Connect(t, nodeB, signaling.User{ID: "alice"}, &signaling.SessionOptions{ResumeToken: first.ResumeToken, LastSeq: last})
 	s := expectSession(t, again)
