@@ -243,6 +243,14 @@ func (t *Tracker) onSession(ctx context.Context, s *signaling.Session, ev signal
 		t.track(ctx, s.User(), s.ID())
 	case signaling.SessionGone:
 		t.untrack(ctx, s.User(), s.ID())
+	case signaling.SessionMoved:
+		// Handed over to another node, which re-adds it to the Store under its own id: forget
+		// it here without removing it, so that nobody sees the user leave.
+		unlock := t.lockUser(s.User().ID)
+		t.mu.Lock()
+		delete(t.local, s.ID())
+		t.mu.Unlock()
+		unlock()
 	}
 }
 

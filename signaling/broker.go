@@ -10,8 +10,10 @@ import (
 // Broker moves encoded events between nodes. Every delivery of a Node goes through its Broker,
 // so a Broker that spans processes (signaling/redisbroker) turns several Nodes into one hub.
 //
-// Publish and Subscribe are safe for concurrent use. deliver is called from the Broker's own
-// goroutines, never concurrently for one subscription, and must not block: a Node only enqueues.
+// Publish and Subscribe are safe for concurrent use. deliver must not block (a Node only
+// enqueues); it may be called concurrently (MemoryBroker calls it on each publisher's
+// goroutine; redisbroker on its receive goroutine). A Subscribe may wait for its Broker's
+// confirmation, so a Node never calls Subscribe from inside deliver unless the Broker allows it.
 type Broker interface {
 	Publish(ctx context.Context, topic string, msg []byte) error
 	Subscribe(ctx context.Context, topic string, deliver func(msg []byte)) (cancel func() error, err error)
@@ -88,12 +90,17 @@ func (b *MemoryBroker) Topics() int {
 	return len(b.topics)
 }
 
-// Topic names. A Node subscribes each session to its user and session topics; domain packages
-// subscribe sessions to room and meeting topics.
-func UserTopic(userID string) string       { return "user:" + userID }
+// UserTopic names the topic of every session of a user; a Node subscribes each session to it.
+func UserTopic(userID string) string { return "user:" + userID }
+
+// SessionTopic names the topic of one session, wherever it is; a Node subscribes it.
 func SessionTopic(sessionID string) string { return "session:" + sessionID }
-func RoomTopic(roomID string) string       { return "room:" + roomID }
-func MeetingTopic(roomID string) string    { return "meeting:" + roomID }
+
+// RoomTopic names a chat room's topic; chat subscribes its members' sessions.
+func RoomTopic(roomID string) string { return "room:" + roomID }
+
+// MeetingTopic names a meeting's topic; meeting subscribes the sessions bound to it.
+func MeetingTopic(roomID string) string { return "meeting:" + roomID }
 func nodeTopic(nodeID string) string       { return "node:" + nodeID }
 
 // Broker messages carry a small header before the event, which is encoded once with the JSON

@@ -63,8 +63,6 @@ func ErrorCode(err error) string {
 // Stores wrap their backend errors with it.
 var ErrUnavailable = errors.New("signaling: backend unavailable")
 
-// ErrClosed is returned by Serve and Publish once the Node has shut down.
+// ErrClosed is returned by Serve when it is called after (or during) Shutdown; the connection
+// is closed with 1012.
 var ErrClosed = errors.New("signaling: node closed")
-
-// ErrSlowConsumer is the reason a session whose outbound queue overflowed was closed (1013).
-var ErrSlowConsumer = errors.New("signaling: slow consumer: outbound queue full")

@@ -30,6 +30,7 @@ func TestResumeOnAnotherNodeAfterShutdown(t *testing.T) {
 	bob.Expect("subscribed", wait)
 	bob.Send("pub", map[string]string{"topic": "room:r", "text": "before"})
 	alice.Expect("said", wait)
+	bob.Expect("said", wait)
 	last := alice.LastSeq()
 
 	shutdown := make(chan error, 1)

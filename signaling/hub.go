@@ -35,6 +35,9 @@ const (
 	SessionResumed
 	// SessionGone: the session ended for good (a clean close, or its resume window passed).
 	SessionGone
+	// SessionMoved: the session was handed over to another node, where it goes on (with a
+	// Resumed there). Release local state; announce no leave.
+	SessionMoved
 )
 
 func (e SessionEvent) String() string {
@@ -47,6 +50,8 @@ func (e SessionEvent) String() string {
 		return "resumed"
 	case SessionGone:
 		return "gone"
+	case SessionMoved:
+		return "moved"
 	}
 	return "unknown"
 }

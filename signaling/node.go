@@ -39,6 +39,9 @@ type NodeOptions struct {
 	ResumeWindow time.Duration
 	// ResumeBuffer bounds the events kept per session for resume. Default: 1000.
 	ResumeBuffer int
+	// ResumeBufferBytes bounds the bytes of the events kept per session for resume (bodies
+	// shared with other sessions count in full). Default: 4 MiB.
+	ResumeBufferBytes int
 	// ResumeSecret signs resume tokens. Nodes sharing a Broker must share it, and a node that
 	// restarts must keep it, or its clients' tokens are refused (401) and they start afresh.
 	// Default: random, per process.
@@ -182,6 +185,9 @@ func NewNode(opts *NodeOptions) *Node {
 	}
 	if o.ResumeBuffer <= 0 {
 		o.ResumeBuffer = 1000
+	}
+	if o.ResumeBufferBytes <= 0 {
+		o.ResumeBufferBytes = 4 << 20
 	}
 	if len(o.ResumeSecret) == 0 {
 		o.ResumeSecret = make([]byte, 32)
@@ -382,6 +388,11 @@ func (n *Node) attach(ctx context.Context, c Conn, u User, so *SessionOptions) (
 	a.pre = []outFrame{{body: body}}
 	s.att = a
 	n.mu.Lock()
+	if n.closing { // Shutdown began after Serve was entered: its snapshot would miss us
+		n.mu.Unlock()
+		_ = c.Close(StatusServiceRestart, "server restarting")
+		return nil, nil, false, ErrClosed
+	}
 	n.sessions[s.id] = s
 	n.mu.Unlock()
 	n.stats.sessions.Add(1)
@@ -402,7 +413,7 @@ func (n *Node) takeOver(sid string, u User, so *SessionOptions, a *attachment) (
 		return nil, false
 	}
 	s.mu.Lock()
-	if s.state == stateGone {
+	if s.state == stateGone || s.state == stateAdopting {
 		s.mu.Unlock()
 		return nil, false
 	}
@@ -433,13 +444,24 @@ func (n *Node) takeOver(sid string, u User, so *SessionOptions, a *attachment) (
 		a.pre = append(a.pre, outFrame{seq: r.seq, body: r.body})
 	}
 	a.pre = append(a.pre, outFrame{body: resumedBody})
+	if n.isClosing() {
+		s.mu.Unlock()
+		return nil, false
+	}
 	s.att = a
 	s.state = stateLive
+	s.offerTo = "" // the client came back here: a pending handover offer is void
 	s.mu.Unlock()
 	if old != nil {
 		old.kill(StatusGoingAway, "session resumed elsewhere")
 	}
 	return s, true
+}
+
+func (n *Node) isClosing() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.closing
 }
 
 type sessionInfo struct {
@@ -479,7 +501,7 @@ func (n *Node) newSession(u User, codec Codec) *Session {
 	}
 	if n.opts.ResumeWindow > 0 {
 		s.token = resumeToken(n.secret, s.id, u.ID)
-		s.buf = replayBuffer{max: n.opts.ResumeBuffer, maxAge: n.opts.ResumeWindow}
+		s.buf = replayBuffer{max: n.opts.ResumeBuffer, maxBytes: n.opts.ResumeBufferBytes, maxAge: n.opts.ResumeWindow}
 	}
 	return s
 }
@@ -491,7 +513,7 @@ func (n *Node) detach(s *Session, a *attachment, readErr error) {
 	s.hookMu.Lock()
 	defer s.hookMu.Unlock()
 	s.mu.Lock()
-	if s.att != a { // taken over by a resume
+	if s.att != a || s.state == stateGone { // taken over by a resume, or ended
 		s.mu.Unlock()
 		return
 	}
@@ -500,12 +522,6 @@ func (n *Node) detach(s *Session, a *attachment, readErr error) {
 	closing := n.closing
 	n.mu.Unlock()
 	if closing {
-		s.state = stateDropped
-		s.mu.Unlock()
-		return
-	}
-	if s.offerTo != "" {
-		// Being handed over to another node: no window, no hooks; release ends it.
 		s.state = stateDropped
 		s.mu.Unlock()
 		return
@@ -522,17 +538,19 @@ func (n *Node) detach(s *Session, a *attachment, readErr error) {
 	}
 	s.state = stateDropped
 	s.expiry = n.clock.AfterFunc(n.opts.ResumeWindow, func() { n.expire(s) })
+	moving := s.offerTo != "" // being handed over: the client is already back elsewhere
 	s.mu.Unlock()
 	n.log.Debug("session dropped", "session", s.id, "user", s.user.ID, "err", readErr)
-	n.runHooksLocked(n.ctx, s, SessionDropped)
+	if !moving {
+		n.runHooksLocked(n.ctx, s, SessionDropped)
+	}
 }
 
 func (n *Node) expire(s *Session) {
-	s.mu.Lock()
-	dropped := s.state == stateDropped && s.att == nil
-	s.mu.Unlock()
-	if dropped {
-		n.endSession(s)
+	// Check and end in one critical section, so that a resume landing now is not ended.
+	if n.finalizeIf(s, func() bool { return s.state == stateDropped && s.att == nil }) {
+		n.log.Debug("session gone", "session", s.id, "user", s.user.ID)
+		n.runHooks(n.ctx, s, SessionGone)
 	}
 }
 
@@ -544,18 +562,24 @@ func (n *Node) endSession(s *Session) {
 	}
 }
 
-func (n *Node) finalize(s *Session) bool {
+func (n *Node) finalize(s *Session) bool { return n.finalizeIf(s, nil) }
+
+// finalizeIf ends the session, if ok (checked under the session's lock) allows it, and reports
+// whether it did.
+func (n *Node) finalizeIf(s *Session, ok func() bool) bool {
 	s.mu.Lock()
-	if s.state == stateGone {
+	if s.state == stateGone || (ok != nil && !ok()) {
 		s.mu.Unlock()
 		return false
 	}
 	s.state = stateGone
+	s.offerTo = ""
 	if s.expiry != nil {
 		s.expiry.Stop()
 		s.expiry = nil
 	}
 	old := s.att
+	s.att = nil
 	topics := make([]string, 0, len(s.topics))
 	for t := range s.topics {
 		topics = append(topics, t)
@@ -577,17 +601,18 @@ func (n *Node) finalize(s *Session) bool {
 
 func (n *Node) handleFrame(ctx context.Context, s *Session, frame []byte) {
 	n.stats.events.Add(1)
+	allowed := s.limiter.Allow() // before decoding: garbage costs the sender its budget too
 	e, err := s.codec.Decode(frame)
+	if !allowed {
+		s.sendError(ctx, &Error{Code: CodeRateLimited, Message: "too many events; slow down", Event: e.Event, Ref: e.Ref})
+		return
+	}
 	if err != nil {
 		msg := "frame is not a JSON object"
 		if errors.Is(err, errNoEvent) {
 			msg = "frame has no event"
 		}
 		s.sendError(ctx, &Error{Code: CodeBadRequest, Message: msg, Ref: e.Ref})
-		return
-	}
-	if !s.limiter.Allow() {
-		s.sendError(ctx, &Error{Code: CodeRateLimited, Message: "too many events; slow down", Event: e.Event, Ref: e.Ref})
 		return
 	}
 	if e.Event == "ping" {

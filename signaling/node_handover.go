@@ -125,13 +125,17 @@ func (n *Node) offer(s *Session, m brokerMsg) {
 			o.Topics = append(o.Topics, t)
 		}
 		s.offeredAt, s.offerTo = s.seq, m.origin
+		// An offer that is never committed (the adopter gave up) lapses.
+		adopter := m.origin
+		n.clock.AfterFunc(2*n.opts.HandoverTimeout, func() {
+			s.mu.Lock()
+			if s.offerTo == adopter {
+				s.offerTo = ""
+			}
+			s.mu.Unlock()
+		})
 	}
-	att := s.att
 	s.mu.Unlock()
-	if att != nil && ok {
-		// The client left this node without it noticing yet.
-		att.kill(StatusGoingAway, "session resumed on another node")
-	}
 	if err := n.sendHandover(n.ctx, msgHandoverOffer, nodeTopic(m.origin), s.id, o); err != nil {
 		n.log.Warn("handover offer failed", "session", s.id, "to", m.origin, "err", err)
 	}
@@ -145,14 +149,21 @@ func (n *Node) release(s *Session, adopter string) {
 		return
 	}
 	tail, _ := s.buf.after(s.offeredAt, s.seq, n.clock.Now())
+	att := s.att
 	s.mu.Unlock()
-	if !n.finalize(s) {
-		return
+	if att != nil {
+		// The client left this node without it noticing yet; 1001, not 1000, so that nothing
+		// still listening there takes it as the end of the session.
+		att.kill(StatusGoingAway, "session resumed on another node")
 	}
-	n.log.Debug("session handed over", "session", s.id, "to", adopter)
 	if err := n.sendHandover(n.ctx, msgHandoverTail, nodeTopic(adopter), s.id, handoverTail{Entries: toEntries(tail)}); err != nil {
 		n.log.Warn("handover tail failed", "session", s.id, "to", adopter, "err", err)
 	}
+	if !n.finalizeIf(s, func() bool { return s.offerTo == adopter }) {
+		return
+	}
+	n.log.Debug("session handed over", "session", s.id, "to", adopter)
+	n.runHooks(n.ctx, s, SessionMoved)
 }
 
 // adopt takes a session over from the node that holds it (steps 1, 3 and 5). It reports false
@@ -230,8 +241,20 @@ func (n *Node) adopt(ctx context.Context, sid string, u User, so *SessionOptions
 	}
 
 	// Merge: the holder's entries keep their numbers; what only this node received follows.
+	// The merge and going live are one critical section, so that nothing lands in pending
+	// after it was read.
+	sessionBody, err := s.codec.Encode(Envelope{Event: "session", Data: n.sessionInfo(s, true)})
+	if err != nil {
+		n.finalize(s)
+		return nil, false
+	}
 	now := n.clock.Now()
 	s.mu.Lock()
+	if s.state != stateAdopting || n.isClosing() {
+		s.mu.Unlock()
+		n.finalize(s)
+		return nil, false
+	}
 	seen := map[string]bool{}
 	last := so.LastSeq
 	for _, list := range [][]handoverEntry{o.Entries, tail.Entries} {
@@ -259,9 +282,6 @@ func (n *Node) adopt(ctx context.Context, sid string, u User, so *SessionOptions
 	}
 	s.pending = nil
 	replay, _ := s.buf.after(so.LastSeq, s.seq, now)
-	s.mu.Unlock()
-
-	sessionBody, _ := s.codec.Encode(Envelope{Event: "session", Data: n.sessionInfo(s, true)})
 	resumedBody, _ := s.codec.Encode(Envelope{Event: "resumed", Data: map[string]int{"replayed": len(replay)}})
 	a.pre = make([]outFrame, 0, len(replay)+2)
 	a.pre = append(a.pre, outFrame{body: sessionBody})
@@ -269,7 +289,6 @@ func (n *Node) adopt(ctx context.Context, sid string, u User, so *SessionOptions
 		a.pre = append(a.pre, outFrame{seq: r.seq, body: r.body})
 	}
 	a.pre = append(a.pre, outFrame{body: resumedBody})
-	s.mu.Lock()
 	s.att = a
 	s.state = stateLive
 	s.mu.Unlock()

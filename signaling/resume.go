@@ -12,11 +12,13 @@ import (
 // older than maxAge. Entries share the encoded bodies with the publish path; the ring grows by
 // doubling up to max, so a steady stream of deliveries allocates nothing.
 type replayBuffer struct {
-	ring   []replayEntry
-	head   int // index of the oldest entry
-	n      int // entries held
-	max    int
-	maxAge time.Duration
+	ring     []replayEntry
+	head     int // index of the oldest entry
+	n        int // entries held
+	bytes    int // body bytes held
+	max      int
+	maxBytes int
+	maxAge   time.Duration
 }
 
 type replayEntry struct {
@@ -37,26 +39,35 @@ func (b *replayBuffer) add(seq uint64, body []byte, now time.Time, pid string) {
 		b.ring, b.head = grown, 0
 	}
 	if b.n == len(b.ring) { // full: drop the oldest
-		*b.at(0) = replayEntry{}
-		b.head = (b.head + 1) % len(b.ring)
-		b.n--
+		b.dropOldest()
 	}
 	*b.at(b.n) = replayEntry{seq: seq, body: body, at: now, pid: pid}
 	b.n++
+	b.bytes += len(body)
+	for b.maxBytes > 0 && b.bytes > b.maxBytes && b.n > 1 {
+		b.dropOldest()
+	}
 	b.trim(now)
+}
+
+func (b *replayBuffer) dropOldest() {
+	b.bytes -= len(b.at(0).body)
+	*b.at(0) = replayEntry{} // let the body go
+	b.head = (b.head + 1) % len(b.ring)
+	b.n--
 }
 
 // trim drops entries older than maxAge.
 func (b *replayBuffer) trim(now time.Time) {
 	cut := now.Add(-b.maxAge)
 	for b.n > 0 && b.at(0).at.Before(cut) {
-		*b.at(0) = replayEntry{}
-		b.head = (b.head + 1) % len(b.ring)
-		b.n--
+		b.dropOldest()
 	}
 }
 
-func (b *replayBuffer) reset() { *b = replayBuffer{max: b.max, maxAge: b.maxAge} }
+func (b *replayBuffer) reset() {
+	*b = replayBuffer{max: b.max, maxBytes: b.maxBytes, maxAge: b.maxAge}
+}
 
 // after returns the entries with seq > last, or ok=false when the buffer cannot cover the whole
 // gap (the session never replays part of a gap). cur is the last seq assigned.

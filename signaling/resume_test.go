@@ -98,6 +98,14 @@ func TestResumeRefusals(t *testing.T) {
 			want:    "fresh",
 		},
 		{
+			name: "buffer over its byte bound",
+			opts: func(m *clock.Manual) *signaling.NodeOptions {
+				return &signaling.NodeOptions{Clock: m, ResumeBufferBytes: 10}
+			},
+			present: func(f sessionFrame) (signaling.User, string) { return signaling.User{ID: "alice"}, f.ResumeToken },
+			want:    "fresh",
+		},
+		{
 			name: "buffer overflowed",
 			opts: func(m *clock.Manual) *signaling.NodeOptions {
 				return &signaling.NodeOptions{Clock: m, ResumeBuffer: 2}
