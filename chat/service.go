@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -86,6 +87,30 @@ type Service struct {
 	clock   clock.Clock
 	log     *slog.Logger
 	typing  *typingTracker
+
+	// unpublished holds the ids of messages stored but not published (the broker failed), so
+	// that the client's retry with the same clientMsgId publishes them to the room instead of
+	// only acknowledging them. Bounded; a node forgets them on restart.
+	umu         sync.Mutex
+	unpublished map[string]struct{}
+}
+
+const maxUnpublished = 10000
+
+func (s *Service) markUnpublished(id string, yes bool) (was bool) {
+	s.umu.Lock()
+	defer s.umu.Unlock()
+	_, was = s.unpublished[id]
+	switch {
+	case !yes:
+		delete(s.unpublished, id)
+	case len(s.unpublished) < maxUnpublished:
+		if s.unpublished == nil {
+			s.unpublished = map[string]struct{}{}
+		}
+		s.unpublished[id] = struct{}{}
+	}
+	return was
 }
 
 // New registers the chat handlers and a session hook on hub and returns the Service. Nil
@@ -340,14 +365,16 @@ func (s *Service) message(ctx context.Context, sess *signaling.Session, e signal
 	if err != nil {
 		return fmt.Errorf("chat: message: store: %w", err)
 	}
-	if existing {
+	if existing && !s.markUnpublished(stored.ID, false) {
 		// Published the first time; the retry gets its acknowledgement again, and nobody else.
 		return sess.Reply(ctx, e, "message", stored)
 	}
-	perr := s.hub.Publish(ctx, signaling.RoomTopic(in.RoomID), signaling.Envelope{Event: "message", Data: stored})
+	perr := s.hub.Publish(ctx, signaling.RoomTopic(stored.RoomID), signaling.Envelope{Event: "message", Data: stored})
 	s.typing.stop(ctx, u.ID, in.RoomID)
 	if perr != nil {
-		return fmt.Errorf("chat: message: publish: %w", perr)
+		s.markUnpublished(stored.ID, true)
+		s.log.Warn("chat: message stored but not published", "message", stored.ID, "room", stored.RoomID, "err", perr)
+		return signaling.Errorf(signaling.CodeUnavailable, "message %s was stored but not delivered; send it again with the same clientMsgId", stored.ID)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -477,4 +478,45 @@ func TestTwoNodes(t *testing.T) {
 		is.Equal(m.Content, "across nodes") // every session of every member, on both nodes
 	}
 	alice2.ExpectNone("message", quiet) // once
+}
+
+// flakyBroker fails every publish to room topics while down is set.
+type flakyBroker struct {
+	*signaling.MemoryBroker
+	down atomic.Bool
+}
+
+func (b *flakyBroker) Publish(ctx context.Context, topic string, msg []byte) error {
+	if b.down.Load() && strings.HasPrefix(topic, "room:") {
+		return fmt.Errorf("broker down: %w", signaling.ErrUnavailable)
+	}
+	return b.MemoryBroker.Publish(ctx, topic, msg)
+}
+
+// A message stored while the broker was down is published to the room when the client sends it
+// again with the same clientMsgId: nothing acknowledged is lost, nothing is duplicated.
+func TestStoredButNotPublishedIsPublishedOnRetry(t *testing.T) {
+	is := is.New(t)
+	br := &flakyBroker{MemoryBroker: signaling.NewMemoryBroker()}
+	n := newNode(t, &signaling.NodeOptions{Broker: br})
+	newService(t, n, nil)
+	alice, bob := connect(t, n, "alice"), connect(t, n, "bob")
+	join(t, alice, "r1")
+	join(t, bob, "r1")
+
+	br.down.Store(true)
+	send := map[string]string{"roomId": "r1", "content": "hello?", "clientMsgId": "c-1"}
+	alice.Send("message", send)
+	code, _ := alice.ExpectError(wait)
+	is.Equal(code, signaling.CodeUnavailable) // the client learns it was not delivered
+	bob.ExpectNone("message", quiet)          // and nobody got it
+
+	br.down.Store(false)
+	alice.Send("message", send)
+	got, _ := expectMessage(t, bob)
+	is.Equal(got.Content, "hello?") // the retry reaches the room
+	expectMessage(t, alice)         // with the sender's acknowledgement
+	alice.Send("message", send)
+	expectMessage(t, alice)          // a third send is only acknowledged
+	bob.ExpectNone("message", quiet) // never delivered twice
 }
