@@ -822,6 +822,9 @@ func (n *Node) localSubscribers(topic string) []*Session {
 // on the Broker's delivery goroutine: control work subscribes, and a Broker's Subscribe may
 // wait for its delivery goroutine to confirm. The goroutine exits when the queue is empty.
 func (n *Node) control(f func()) {
+	if n.ctx.Err() != nil {
+		return // shut down: subscribing now would leak what Shutdown released
+	}
 	if _, ok := n.broker.(inlineControl); ok {
 		f() // the broker's Subscribe never waits on its delivery: keep in-process clusters synchronous
 		return
@@ -846,7 +849,9 @@ func (n *Node) control(f func()) {
 			n.ctrlQ[0] = nil
 			n.ctrlQ = n.ctrlQ[1:]
 			n.ctrlMu.Unlock()
-			f()
+			if n.ctx.Err() == nil {
+				f()
+			}
 		}
 	}()
 }

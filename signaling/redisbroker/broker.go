@@ -148,12 +148,17 @@ func (b *Broker) loop(ctx context.Context) {
 	}
 }
 
-// confirm wakes the Subscribe calls waiting for channel.
+// confirm wakes the Subscribe calls waiting for channel. A confirmation nobody waits for is
+// go-redis resubscribing after it lost its connection: what was published to the channel in
+// between was not delivered, and that is said rather than dropped silently.
 func (b *Broker) confirm(channel string) {
 	b.mu.Lock()
 	ws := b.waiting[channel]
 	delete(b.waiting, channel)
 	b.mu.Unlock()
+	if len(ws) == 0 {
+		b.log.Warn("redisbroker: resubscribed after a lost connection; events published in between were not delivered", "channel", channel)
+	}
 	for _, w := range ws {
 		close(w)
 	}
