@@ -104,7 +104,7 @@ type Node struct {
 	sessions map[string]*Session
 	serving  sync.WaitGroup
 
-	subMu  sync.Mutex // serializes subscription changes (and the Broker calls they make)
+	subMu  sync.Mutex // guards topics; never held across a Broker call
 	topics map[string]*topicSubs
 
 	stats nodeStats
@@ -149,8 +149,50 @@ func (n *Node) Stats() Stats {
 // topicSubs are the local sessions of one topic. Writers hold Node.subMu; deliveries read the
 // copy-on-write snapshot without a lock.
 type topicSubs struct {
-	subs   atomic.Pointer[[]*Session]
+	subs atomic.Pointer[[]*Session]
+
+	// Set by the subscriber that made the Broker subscription, before ready is closed.
+	ready  chan struct{}
 	cancel func() error
+	err    error
+}
+
+// add appends s to the subscribers (copy on write); the caller holds Node.subMu.
+func (t *topicSubs) add(s *Session) {
+	var cur []*Session
+	if p := t.subs.Load(); p != nil {
+		cur = *p
+	}
+	next := make([]*Session, len(cur), len(cur)+1)
+	copy(next, cur)
+	next = append(next, s)
+	t.subs.Store(&next)
+}
+
+// remove drops s and reports whether it was there; the caller holds Node.subMu.
+func (t *topicSubs) remove(s *Session) bool {
+	var cur []*Session
+	if p := t.subs.Load(); p != nil {
+		cur = *p
+	}
+	next := make([]*Session, 0, len(cur))
+	for _, o := range cur {
+		if o != s {
+			next = append(next, o)
+		}
+	}
+	if len(next) == len(cur) {
+		return false
+	}
+	t.subs.Store(&next)
+	return true
+}
+
+func (t *topicSubs) len() int {
+	if p := t.subs.Load(); p != nil {
+		return len(*p)
+	}
+	return 0
 }
 
 // NewNode returns a Node. Nil options mean all defaults.
@@ -866,72 +908,86 @@ func (n *Node) publishControl(ctx context.Context, kind byte, via, topic string)
 
 func (n *Node) subscribeLocal(ctx context.Context, s *Session, topic string) error {
 	n.subMu.Lock()
-	defer n.subMu.Unlock()
 	s.mu.Lock()
 	if s.state == stateGone {
 		s.mu.Unlock()
+		n.subMu.Unlock()
 		return nil
 	}
 	if _, ok := s.topics[topic]; ok {
 		s.mu.Unlock()
+		n.subMu.Unlock()
 		return nil
 	}
 	s.topics[topic] = struct{}{}
 	s.mu.Unlock()
 	t := n.topics[topic]
-	if t == nil {
-		t = &topicSubs{}
-		cancel, err := n.broker.Subscribe(ctx, topic, func(msg []byte) { n.deliver(t, msg) })
-		if err != nil {
-			s.mu.Lock()
-			delete(s.topics, topic)
-			s.mu.Unlock()
-			return fmt.Errorf("signaling: subscribe %s: %w", topic, unavailable(err))
-		}
-		t.cancel = cancel
+	creator := t == nil
+	if creator {
+		t = &topicSubs{ready: make(chan struct{})}
 		n.topics[topic] = t
 	}
-	var cur []*Session
-	if p := t.subs.Load(); p != nil {
-		cur = *p
+	t.add(s)
+	n.subMu.Unlock()
+
+	// The Broker call (network I/O for Redis) happens outside subMu: other topics' changes go
+	// on meanwhile, and other subscribers of this topic wait for it on t.ready.
+	var err error
+	if creator {
+		var cancel func() error
+		cancel, err = n.broker.Subscribe(ctx, topic, func(msg []byte) { n.deliver(t, msg) })
+		n.subMu.Lock()
+		t.cancel, t.err = cancel, err
+		close(t.ready)
+		orphan := err == nil && n.topics[topic] != t // everyone left while we subscribed
+		if err != nil && n.topics[topic] == t {
+			delete(n.topics, topic)
+		}
+		n.subMu.Unlock()
+		if orphan {
+			_ = cancel()
+		}
+	} else {
+		select {
+		case <-t.ready:
+			err = t.err
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
 	}
-	next := make([]*Session, len(cur), len(cur)+1)
-	copy(next, cur)
-	next = append(next, s)
-	t.subs.Store(&next)
+	if err != nil {
+		n.subMu.Lock()
+		t.remove(s)
+		n.subMu.Unlock()
+		s.mu.Lock()
+		delete(s.topics, topic)
+		s.mu.Unlock()
+		return fmt.Errorf("signaling: subscribe %s: %w", topic, unavailable(err))
+	}
 	return nil
 }
 
 func (n *Node) unsubscribeLocal(_ context.Context, s *Session, topic string) error {
 	n.subMu.Lock()
-	defer n.subMu.Unlock()
 	s.mu.Lock()
 	delete(s.topics, topic)
 	s.mu.Unlock()
 	t := n.topics[topic]
-	if t == nil {
+	if t == nil || !t.remove(s) || t.len() > 0 {
+		n.subMu.Unlock()
 		return nil
 	}
-	var cur []*Session
-	if p := t.subs.Load(); p != nil {
-		cur = *p
+	delete(n.topics, topic)
+	var cancel func() error
+	select {
+	case <-t.ready:
+		cancel = t.cancel
+	default: // still subscribing: its creator sees the orphan and cancels
 	}
-	next := make([]*Session, 0, len(cur))
-	for _, o := range cur {
-		if o != s {
-			next = append(next, o)
-		}
-	}
-	if len(next) == len(cur) {
-		return nil
-	}
-	t.subs.Store(&next)
-	if len(next) == 0 {
-		delete(n.topics, topic)
-		if t.cancel != nil {
-			if err := t.cancel(); err != nil {
-				return fmt.Errorf("signaling: unsubscribe %s: %w", topic, err)
-			}
+	n.subMu.Unlock()
+	if cancel != nil {
+		if err := cancel(); err != nil {
+			return fmt.Errorf("signaling: unsubscribe %s: %w", topic, err)
 		}
 	}
 	return nil
@@ -985,14 +1041,18 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		<-done
 	}
 	// Release broker subscriptions.
+	var cancels []func() error
 	n.subMu.Lock()
 	for topic, t := range n.topics {
 		if t.cancel != nil {
-			_ = t.cancel()
+			cancels = append(cancels, t.cancel)
 		}
 		delete(n.topics, topic)
 	}
 	n.subMu.Unlock()
+	for _, c := range cancels {
+		_ = c()
+	}
 	n.hoMu.Lock()
 	if n.hoSub != nil {
 		_ = n.hoSub()
