@@ -369,7 +369,19 @@ func (s *Service) message(ctx context.Context, sess *signaling.Session, e signal
 		// Published the first time; the retry gets its acknowledgement again, and nobody else.
 		return sess.Reply(ctx, e, "message", stored)
 	}
-	perr := s.hub.Publish(ctx, signaling.RoomTopic(stored.RoomID), signaling.Envelope{Event: "message", Data: stored})
+	ev := signaling.Envelope{Event: "message", Data: stored}
+	var perr error
+	if member {
+		perr = s.hub.Publish(ctx, signaling.RoomTopic(stored.RoomID), ev)
+	} else {
+		// Just joined by sending: the sender's sessions on other nodes may not be subscribed to
+		// the room yet, so they get their copy through the user's topic, which every session
+		// of the user always has.
+		perr = s.hub.Publish(ctx, signaling.RoomTopic(stored.RoomID), ev, signaling.ExceptUser(u.ID))
+		if perr == nil {
+			perr = s.hub.Publish(ctx, signaling.UserTopic(u.ID), ev)
+		}
+	}
 	s.typing.stop(ctx, u.ID, in.RoomID)
 	if perr != nil {
 		s.markUnpublished(stored.ID, true)
