@@ -47,5 +47,8 @@ func (DevAuthenticator) Authenticate(r *http.Request) (Identity, error) {
 	if name == "" {
 		name = id
 	}
+	if len(name) > 128 {
+		return Identity{}, errors.Join(ErrUnauthenticated, errors.New("dev auth: name over 128 bytes"))
+	}
 	return Identity{User: User{ID: id, Username: name}}, nil
 }
