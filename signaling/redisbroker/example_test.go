@@ -3,6 +3,7 @@ package redisbroker_test
 import (
 	"context"
 	"log"
+	"time"
 
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/huddle-go/huddle/signaling/redisbroker"
@@ -24,7 +25,7 @@ func ExampleNew() {
 		ID:              "node-a",
 		Broker:          broker,
 		ResumeSecret:    []byte("the same secret on every node"),
-		HandoverTimeout: 2e9,
+		HandoverTimeout: 2 * time.Second,
 	})
 	defer node.Shutdown(ctx)
 }
