@@ -268,7 +268,27 @@ func (s *Service) join(ctx context.Context, event string, u signaling.User, room
 		}
 		return fmt.Errorf("chat: %s: subscribe: %w", event, err)
 	}
+	if !member {
+		// Tell the other members: without it, someone who joins and says nothing stays
+		// invisible to them (presence only reports status changes).
+		s.announce(ctx, "member_joined", roomID, u)
+	}
 	return nil
+}
+
+// memberEvent is the payload of member_joined and member_left.
+type memberEvent struct {
+	RoomID string         `json:"roomId"`
+	User   signaling.User `json:"user"`
+}
+
+// announce publishes a membership change to the room's other members. A failure is logged:
+// the change itself is stored, and clients also learn members from room_joined and messages.
+func (s *Service) announce(ctx context.Context, event, roomID string, u signaling.User) {
+	err := s.hub.Publish(ctx, signaling.RoomTopic(roomID), signaling.Envelope{Event: event, Data: memberEvent{RoomID: roomID, User: u}}, signaling.ExceptUser(u.ID))
+	if err != nil {
+		s.log.Warn("chat: announce "+event, "room", roomID, "user", u.ID, "err", err)
+	}
 }
 
 // onlineOf returns which members are online; a failing Online is logged and means none.
@@ -300,6 +320,10 @@ func (s *Service) leaveRoom(ctx context.Context, sess *signaling.Session, e sign
 		return err
 	}
 	u := sess.User()
+	member, err := s.members.IsMember(ctx, in.RoomID, u.ID)
+	if err != nil {
+		return fmt.Errorf("chat: leave_room: %w", err)
+	}
 	if err := s.members.Leave(ctx, in.RoomID, u.ID); err != nil {
 		return fmt.Errorf("chat: leave_room: %w", err)
 	}
@@ -307,6 +331,9 @@ func (s *Service) leaveRoom(ctx context.Context, sess *signaling.Session, e sign
 		return fmt.Errorf("chat: leave_room: unsubscribe: %w", err)
 	}
 	s.typing.stop(ctx, u.ID, in.RoomID)
+	if member {
+		s.announce(ctx, "member_left", in.RoomID, u)
+	}
 	return sess.Reply(ctx, e, "room_left", roomReq{RoomID: in.RoomID})
 }
 

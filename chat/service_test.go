@@ -520,3 +520,37 @@ func TestStoredButNotPublishedIsPublishedOnRetry(t *testing.T) {
 	expectMessage(t, alice)          // a third send is only acknowledged
 	bob.ExpectNone("message", quiet) // never delivered twice
 }
+
+// Other members hear of a new member and of one who leaves; re-joining announces nothing.
+func TestMembershipAnnounced(t *testing.T) {
+	is := is.New(t)
+	n, _ := setup(t, nil)
+	alice, bob, carol := connect(t, n, "alice"), connect(t, n, "bob"), connect(t, n, "carol")
+	join(t, bob, "r1")
+
+	join(t, alice, "r1")
+	var ev struct {
+		RoomID string         `json:"roomId"`
+		User   signaling.User `json:"user"`
+	}
+	is.NoErr(bob.Expect("member_joined", wait).Bind(&ev))
+	is.Equal(ev.RoomID, "r1")                // for the room
+	is.Equal(ev.User, userOf("alice"))       // with the new member
+	alice.ExpectNone("member_joined", quiet) // not to the joiner herself
+	carol.ExpectNone("member_joined", quiet) // nor to a non-member
+
+	join(t, alice, "r1")
+	bob.ExpectNone("member_joined", quiet) // a second join is no news
+
+	say(carol, "r1", "hi") // joining by sending a message counts too
+	is.NoErr(bob.Expect("member_joined", wait).Bind(&ev))
+	is.Equal(ev.User.ID, "carol") // carol joined
+
+	alice.Send("leave_room", map[string]string{"roomId": "r1"})
+	alice.Expect("room_left", wait)
+	is.NoErr(bob.Expect("member_left", wait).Bind(&ev))
+	is.Equal(ev.User.ID, "alice") // alice left
+	alice.Send("leave_room", map[string]string{"roomId": "r1"})
+	alice.Expect("room_left", wait)
+	bob.ExpectNone("member_left", quiet) // leaving again is no news
+}

@@ -25,6 +25,8 @@ func TestBrowserChatAndCall(t *testing.T) {
 	bob.signIn(ts.URL, "Bob")
 	alice.joinRoom("lobby")
 	bob.joinRoom("lobby")
+	// Alice sees Bob in the room as soon as he joins, before he says anything (member_joined).
+	alice.waitMember("bob", "online")
 
 	// Chat both ways.
 	alice.send("Hi Bob, welcome to the lobby!")

@@ -764,6 +764,12 @@ function wire(c) {
   on('message', onMessage);
   on('typing', onTyping);
   on('presence', (p) => { setPresence(p); renderMembers(); });
+  on('member_joined', (d) => noteMember(d?.roomId, d?.user));
+  on('member_left', (d) => {
+    if (!d?.roomId || !d?.user?.id) return;
+    membersOf(d.roomId).delete(d.user.id);
+    if (d.roomId === state.room) renderMembers();
+  });
   on('presence_snapshot', (d) => { (d?.users || []).forEach(setPresence); renderMembers(); });
   on('room_joined', onRoomJoined);
   on('meeting_invitation', onInvitation);
