@@ -32,5 +32,9 @@
 // was reaped and adds its sessions again. Store calls that fail are logged and retried at the
 // next heartbeat, so a Store outage delays changes but loses none.
 //
+// Other services react to changes through Options.OnChange, called on the node that made each
+// change (also for a dead node's users): the reference server lets meeting.Service.UserOffline
+// release the meeting bindings of a user whose node died.
+//
 // All methods of Tracker and MemoryStore are safe for concurrent use.
 package presence
