@@ -141,3 +141,19 @@ func TestResumeRefusals(t *testing.T) {
 		})
 	}
 }
+
+// Session.Close with 1000 ends the session at once: no resume window, the token starts afresh.
+func TestSessionCloseNormalEndsSession(t *testing.T) {
+	is := is.New(t)
+	node := echoNode(t, nil)
+	alice := signalingtest.Connect(t, node, signaling.User{ID: "alice"}, nil)
+	first := expectSession(t, alice)
+	ss := node.LocalSessions("alice")
+	is.Equal(len(ss), 1) // one session
+	ss[0].Close(signaling.StatusNormalClosure, "logged out")
+	is.Equal(alice.ExpectClosed(wait), signaling.StatusNormalClosure)  // closed with 1000
+	is.Equal(node.Session(first.SessionID), (*signaling.Session)(nil)) // and gone at once
+	again := signalingtest.Connect(t, node, signaling.User{ID: "alice"}, &signaling.SessionOptions{ResumeToken: first.ResumeToken})
+	s := expectSession(t, again)
+	is.True(!s.Resumed) // nothing to resume
+}

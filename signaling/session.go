@@ -104,14 +104,18 @@ func (s *Session) Reply(ctx context.Context, req Envelope, event string, data an
 	return s.Send(ctx, Envelope{Event: event, Data: data, Ref: req.Ref})
 }
 
-// Close ends the session's current connection with code; a later resume is still possible
-// unless code is StatusNormalClosure or StatusPolicyViolation.
+// Close closes the session's current connection with code. StatusNormalClosure and
+// StatusPolicyViolation end the session at once; any other code leaves it waiting for a resume.
 func (s *Session) Close(code StatusCode, reason string) {
 	s.mu.Lock()
 	a := s.att
 	s.mu.Unlock()
 	if a != nil {
 		a.kill(code, reason)
+	}
+	if code == StatusNormalClosure || code == StatusPolicyViolation {
+		// The end of the session, not just of this connection: no resume window.
+		s.node.endSession(s)
 	}
 }
 
