@@ -15,7 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/chat/chattest"
-	"github.com/huddle-go/huddle/internal/clock"
+	"github.com/huddle-go/huddle/clock"
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/huddle-go/huddle/signaling/signalingtest"
 	"github.com/matryer/is"

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/huddle-go/huddle/chat"
-	"github.com/huddle-go/huddle/internal/clock"
+	"github.com/huddle-go/huddle/clock"
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/huddle-go/huddle/signaling/signalingtest"
 	"github.com/matryer/is"

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/huddle-go/huddle/internal/clock"
+	"github.com/huddle-go/huddle/clock"
 	"github.com/huddle-go/huddle/presence"
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/huddle-go/huddle/signaling/signalingtest"

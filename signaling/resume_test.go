@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/huddle-go/huddle/internal/clock"
+	"github.com/huddle-go/huddle/clock"
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/huddle-go/huddle/signaling/signalingtest"
 	"github.com/matryer/is"

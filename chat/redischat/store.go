@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/huddle-go/huddle/chat"
-	"github.com/huddle-go/huddle/internal/clock"
+	"github.com/huddle-go/huddle/clock"
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/redis/go-redis/v9"
 )

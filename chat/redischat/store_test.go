@@ -14,7 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/chat/redischat"
-	"github.com/huddle-go/huddle/internal/clock"
+	"github.com/huddle-go/huddle/clock"
 	"github.com/huddle-go/huddle/internal/redistest"
 	"github.com/huddle-go/huddle/internal/storetest"
 	"github.com/huddle-go/huddle/signaling"

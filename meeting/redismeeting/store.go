@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/huddle-go/huddle/internal/clock"
+	"github.com/huddle-go/huddle/clock"
 	"github.com/huddle-go/huddle/meeting"
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/redis/go-redis/v9"

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/huddle-go/huddle/internal/clock"
+	"github.com/huddle-go/huddle/clock"
 	"github.com/huddle-go/huddle/internal/redistest"
 	"github.com/huddle-go/huddle/internal/storetest"
 	"github.com/huddle-go/huddle/meeting"

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/huddle-go/huddle/internal/clock"
+	"github.com/huddle-go/huddle/clock"
 	"github.com/huddle-go/huddle/internal/redistest"
 	"github.com/huddle-go/huddle/presence"
 	"github.com/huddle-go/huddle/presence/redispresence"

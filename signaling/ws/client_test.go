@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/huddle-go/huddle/internal/clock"
+	"github.com/huddle-go/huddle/clock"
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/huddle-go/huddle/signaling/jwtauth"
 	"github.com/huddle-go/huddle/signaling/ws"

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/huddle-go/huddle/internal/clock"
+	"github.com/huddle-go/huddle/clock"
 	"github.com/matryer/is"
 )
 
