@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/huddle-go/huddle/chat"
+	"github.com/huddle-go/huddle/clock"
+	"github.com/huddle-go/huddle/examples/streamchat/accounts"
+	"github.com/huddle-go/huddle/meeting"
+	"github.com/huddle-go/huddle/presence"
+	"github.com/huddle-go/huddle/signaling"
+	"github.com/huddle-go/huddle/signaling/ws"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// maxRoomsPerUser bounds the rooms a user belongs to (chat's limit too) and creates.
+const maxRoomsPerUser = 100
+
+// deps are what a test injects; zero fields mean the real ones.
+type deps struct {
+	log   *slog.Logger
+	clock clock.Clock
+}
+
+// server is the wired stream-chat backend.
+type server struct {
+	cfg      config
+	log      *slog.Logger
+	clock    clock.Clock
+	b        *backends
+	node     *signaling.Node
+	chat     *chat.Service
+	presence *presence.Tracker
+	meetings *meeting.Service
+	tokens   *tokens
+	limiter  *ipLimiter
+	handler  http.Handler
+	// dummyHash is compared against when a login names no user, so that unknown and known
+	// usernames take the same time.
+	dummyHash []byte
+}
+
+// onlineLater lets chat and meeting ask presence who is online, although presence is wired after
+// them (its session hook must run last).
+type onlineLater struct{ t *presence.Tracker }
+
+func (o *onlineLater) Online(ctx context.Context, ids []string) ([]string, error) {
+	if o.t == nil {
+		return nil, nil
+	}
+	return o.t.Online(ctx, ids)
+}
+
+func newServer(ctx context.Context, cfg config, d deps) (*server, error) {
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	d.clock = clock.Or(d.clock)
+	if cfg.bcryptCost == 0 {
+		cfg.bcryptCost = bcrypt.DefaultCost
+	}
+	s := &server{cfg: cfg, log: d.log, clock: d.clock, limiter: newIPLimiter(d.clock)}
+	b, err := newBackends(ctx, cfg, d.log)
+	if err != nil {
+		return nil, err
+	}
+	s.b = b
+	secret := []byte(cfg.jwtSecret)
+	if len(secret) == 0 {
+		v, err := b.accounts.Setting(ctx, "jwt_secret", func() string {
+			k := make([]byte, 32)
+			_, _ = rand.Read(k)
+			return hex.EncodeToString(k)
+		})
+		if err != nil {
+			_ = b.close()
+			return nil, fmt.Errorf("streamchat: token secret: %w", err)
+		}
+		secret = []byte(v)
+	}
+	s.tokens = newTokens(secret, cfg.accessTTL, cfg.refreshTTL, d.clock, b.accounts)
+	if s.dummyHash, err = bcrypt.GenerateFromPassword([]byte(uuid.NewString()), cfg.bcryptCost); err != nil {
+		_ = b.close()
+		return nil, fmt.Errorf("streamchat: bcrypt: %w", err)
+	}
+	if err := s.seedRooms(ctx); err != nil {
+		_ = b.close()
+		return nil, err
+	}
+
+	nodeID := cfg.nodeID
+	if nodeID == "" {
+		host, _ := os.Hostname()
+		nodeID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	codec, _ := signaling.CodecByName("json-payload")
+	resume := cfg.resumeWindow
+	if resume == 0 {
+		resume = -1 // off: the app never resumes, so a closed tab is gone at once
+	}
+	s.node = signaling.NewNode(&signaling.NodeOptions{
+		ID:           nodeID,
+		Codec:        codec,
+		Broker:       b.broker,
+		Logger:       d.log,
+		Clock:        d.clock,
+		ResumeWindow: resume,
+		ICE:          signaling.ICEConfig{URLs: cfg.iceServers},
+		Limits:       signaling.Limits{MaxMessageBytes: cfg.maxMessageBytes},
+	})
+	online := &onlineLater{}
+	// Hook order is wire order at session start: chat subscribes the session to its rooms,
+	// meeting sends catch-up invitations, presence sends the snapshot.
+	s.chat = chat.New(s.node, &chat.Options{
+		Store:           b.chat,
+		Membership:      b.chat,
+		Policy:          chat.PolicyFunc(s.roomExists),
+		Online:          online,
+		MaxMessageBytes: cfg.maxMessageBytes,
+		MaxRoomsPerUser: maxRoomsPerUser,
+		Logger:          d.log,
+	})
+	s.meetings = meeting.New(s.node, &meeting.Options{
+		Store:            b.meetingStore,
+		Members:          b.chat,
+		Online:           online,
+		ICE:              s.node.ICEServers,
+		LinkBase:         cfg.meetingLinkBase,
+		ParticipantGrace: cfg.participantGrace,
+		HostGrace:        cfg.hostGrace,
+		HostPolicy:       meeting.HostPolicy(cfg.hostPolicy),
+		EmptyTimeout:     cfg.emptyTimeout,
+		MaxParticipants:  cfg.maxParticipants,
+		Logger:           d.log,
+	})
+	s.presence = presence.New(s.node, &presence.Options{
+		Store:  b.presenceStore,
+		Rooms:  b.chat,
+		NodeID: nodeID,
+		Logger: d.log,
+		// A user offline has no session anywhere: unbind its sessions from meetings (a node
+		// that died never did), so that the graces start.
+		OnChange: func(ctx context.Context, e presence.Entry) {
+			if e.Status != presence.StatusOffline {
+				return
+			}
+			if err := s.meetings.UserOffline(ctx, e.UserID); err != nil {
+				d.log.Error("meetings of an offline user", "user", e.UserID, "err", err)
+			}
+		},
+	})
+	online.t = s.presence
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws", ws.Handler(s.node, &ws.Options{
+		Authenticator:  s.tokens,
+		OriginPatterns: cfg.allowedOrigins,
+		DefaultCodec:   codec,
+		Logger:         d.log,
+	}))
+	s.routes(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := b.db.PingContext(r.Context()); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "node": s.node.ID()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "node": s.node.ID(), "sessions": s.node.Stats().Sessions})
+	})
+	if cfg.web != "" {
+		mux.Handle("GET /", spaHandler(cfg.web))
+	} else {
+		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			fmt.Fprintln(w, "streamchat: the API is at /api and the WebSocket at /ws; pass -web <the app's built files> to serve the app here")
+		})
+	}
+	s.handler = mux
+	return s, nil
+}
+
+// seedRooms creates the -rooms that do not exist yet.
+func (s *server) seedRooms(ctx context.Context) error {
+	for _, name := range s.cfg.rooms {
+		r, created, err := s.b.accounts.EnsureRoom(ctx, accounts.Room{ID: uuid.NewString(), Name: name, Type: "group", CreatedAt: s.clock.Now()})
+		if err != nil {
+			return fmt.Errorf("streamchat: seed room %q: %w", name, err)
+		}
+		if created {
+			s.log.Info("room created", "room", r.ID, "name", r.Name)
+		}
+	}
+	return nil
+}
+
+// roomExists is chat's join policy: a `message` (or `join_room`) may only make its sender a
+// member of a room that exists.
+func (s *server) roomExists(ctx context.Context, _ signaling.User, roomID string) error {
+	_, err := s.b.accounts.Room(ctx, roomID)
+	if errors.Is(err, accounts.ErrNotFound) {
+		return signaling.Errorf(signaling.CodeNotFound, "no room %q", roomID)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", signaling.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// serve listens, prints where, and shuts down gracefully when ctx is done.
+func (s *server) serve(ctx context.Context, stdout io.Writer) error {
+	ln, err := net.Listen("tcp", s.cfg.addr)
+	if err != nil {
+		s.close()
+		return fmt.Errorf("streamchat: listen: %w", err)
+	}
+	addr := ln.Addr().String()
+	fmt.Fprintf(stdout, "streamchat: listening on http://%s (node %s, %s)\n", addr, s.node.ID(), s.b.dialect)
+	if s.cfg.web != "" {
+		fmt.Fprintf(stdout, "streamchat: open http://%s/ and register two users\n", addr)
+	}
+	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		s.close()
+		return fmt.Errorf("streamchat: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	herr := hs.Shutdown(sctx)
+	nerr := s.node.Shutdown(sctx)
+	s.close()
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("streamchat: serve: %w", err)
+	}
+	fmt.Fprintln(stdout, "streamchat: stopped")
+	return errors.Join(herr, nerr)
+}
+
+// close stops the services, then the backends; after the node's shutdown.
+func (s *server) close() {
+	if s.meetings != nil {
+		s.meetings.Close()
+		s.presence.Close()
+		_ = s.chat.Close()
+	}
+	if err := s.b.close(); err != nil {
+		s.log.Error("close", "err", err)
+	}
+}
