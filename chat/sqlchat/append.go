@@ -141,9 +141,10 @@ func (s *Store) tryBatch(batch []*appendReq, now time.Time) ([]appendRes, error)
 			}
 		}
 	}
+	claim, insert := tx.StmtContext(ctx, s.claim), tx.StmtContext(ctx, s.insert)
 	out := make([]appendRes, len(batch))
 	for i, r := range batch {
-		m, existing, err := s.appendTx(ctx, tx, r.m, now)
+		m, existing, err := s.appendTx(ctx, tx, claim, insert, r.m, now)
 		if err != nil {
 			return nil, err
 		}
@@ -156,10 +157,10 @@ func (s *Store) tryBatch(batch []*appendReq, now time.Time) ([]appendRes, error)
 }
 
 // appendTx appends m within tx.
-func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, m chat.Message, now time.Time) (chat.Message, bool, error) {
+func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, claim, insert *sql.Stmt, m chat.Message, now time.Time) (chat.Message, bool, error) {
 	if m.ClientMsgID != "" {
 		var got string
-		err := tx.QueryRowContext(ctx, s.q.claim, m.Sender.ID, m.ClientMsgID, m.ID, now.UnixNano(),
+		err := claim.QueryRowContext(ctx, m.Sender.ID, m.ClientMsgID, m.ID, now.UnixNano(),
 			now.Add(-s.window).UnixNano()).Scan(&got)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
@@ -176,7 +177,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, m chat.Message, now ti
 			return chat.Message{}, false, unavailable("append: client message id", err)
 		}
 	}
-	res, err := tx.ExecContext(ctx, s.q.insert, m.ID, m.RoomID, m.Content, m.Sender.ID, m.Sender.Username,
+	res, err := insert.ExecContext(ctx, m.ID, m.RoomID, m.Content, m.Sender.ID, m.Sender.Username,
 		nanos(m.CreatedAt), nanos(m.UpdatedAt), m.ClientMsgID)
 	if err != nil {
 		return chat.Message{}, false, unavailable("append", err)

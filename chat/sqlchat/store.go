@@ -75,6 +75,8 @@ type Store struct {
 	batch   int
 	log     *slog.Logger
 	q       queries
+	claim   *sql.Stmt // q.claim, prepared
+	insert  *sql.Stmt // q.insert, prepared
 
 	reqs      chan *appendReq // unbuffered: a send waits for the writer
 	stop      chan struct{}   // closed by Close
@@ -117,6 +119,16 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts *Options) (*Store, err
 	if _, err := sqlmigrate.Apply(ctx, db, d == Postgres, MigrationsTable, ms); err != nil {
 		return nil, fmt.Errorf("sqlchat: migrate: %w: %w", signaling.ErrUnavailable, err)
 	}
+	q := newQueries(d)
+	claim, err := db.PrepareContext(ctx, q.claim)
+	if err != nil {
+		return nil, unavailable("prepare", err)
+	}
+	insert, err := db.PrepareContext(ctx, q.insert)
+	if err != nil {
+		_ = claim.Close()
+		return nil, unavailable("prepare", err)
+	}
 	wctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
 		db:      db,
@@ -125,7 +137,9 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts *Options) (*Store, err
 		window:  o.IdempotencyWindow,
 		batch:   o.MaxBatch,
 		log:     o.Logger,
-		q:       newQueries(d),
+		q:       q,
+		claim:   claim,
+		insert:  insert,
 		reqs:    make(chan *appendReq),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -159,6 +173,8 @@ func (s *Store) Close() error {
 		close(s.stop)
 		<-s.done
 		s.cancel()
+		_ = s.claim.Close()
+		_ = s.insert.Close()
 		if s.ownsDB {
 			err = s.db.Close()
 		}
