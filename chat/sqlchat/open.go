@@ -4,13 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/huddle-go/huddle/internal/sqlitedb"
 )
 
 // SQLiteOptions configures OpenSQLite.
@@ -27,33 +26,9 @@ type SQLiteOptions struct {
 // transactions that take the write lock when they begin. Other stores (meeting/sqlmeeting)
 // may share it.
 func OpenSQLiteDB(ctx context.Context, path, synchronous string) (*sql.DB, error) {
-	if path == "" || strings.ContainsAny(path, "?#") {
-		return nil, fmt.Errorf("sqlchat: SQLite path %q: want a file name without ? or #", path)
-	}
-	switch synchronous = strings.ToUpper(synchronous); synchronous {
-	case "":
-		synchronous = "NORMAL"
-	case "NORMAL", "FULL":
-	default:
-		return nil, fmt.Errorf("sqlchat: SQLite synchronous %q: want NORMAL or FULL", synchronous)
-	}
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous("+synchronous+")")
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	db, err := sqlitedb.Open(ctx, path, synchronous)
 	if err != nil {
-		return nil, fmt.Errorf("sqlchat: open SQLite %s: %w", path, err)
-	}
-	db.SetMaxOpenConns(8)
-	db.SetMaxIdleConns(8)
-	db.SetConnMaxIdleTime(0)
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := db.PingContext(pctx); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("sqlchat: open SQLite %s: %w", path, err)
+		return nil, fmt.Errorf("sqlchat: %w", err)
 	}
 	return db, nil
 }
