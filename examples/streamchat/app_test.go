@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/huddle-go/huddle/internal/pgtest"
 	"github.com/matryer/is"
 )
 
@@ -177,7 +178,13 @@ func (ts *testServer) openRoom(t *testing.T, a *account, roomID string) (wireRoo
 // TestAppFlow drives the server exactly as the original Angular app does, from sign-up to the end
 // of a meeting, and checks every frame against the original's shapes.
 func TestAppFlow(t *testing.T) {
-	ts := startServer(t, []string{"-rooms", "General,Random"}, nil)
+	t.Run("sqlite", func(t *testing.T) { testAppFlow(t, startServer(t, []string{"-rooms", "General,Random"}, nil)) })
+	t.Run("postgres", func(t *testing.T) {
+		testAppFlow(t, startServer(t, []string{"-rooms", "General,Random", "-postgres", pgtest.URL(t)}, nil))
+	})
+}
+
+func testAppFlow(t *testing.T, ts *testServer) {
 	is := is.New(t)
 
 	// Sign-up of two users; a third signs up too and opens the room, then goes away.

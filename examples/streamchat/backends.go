@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/huddle-go/huddle/chat"
+	"github.com/huddle-go/huddle/chat/sqlchat"
+	"github.com/huddle-go/huddle/clock"
 	"github.com/huddle-go/huddle/examples/streamchat/accounts"
 	"github.com/huddle-go/huddle/meeting"
 	"github.com/huddle-go/huddle/meeting/redismeeting"
@@ -15,9 +17,7 @@ import (
 	"github.com/huddle-go/huddle/presence/redispresence"
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/huddle-go/huddle/signaling/redisbroker"
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	"github.com/redis/go-redis/v9"
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
 
 // chatStore is what the chat store gives the server: messages and membership.
@@ -49,48 +49,33 @@ func (b *backends) close() error {
 	return first
 }
 
-// openDB opens the SQLite file, or PostgreSQL with -postgres, and checks that it answers.
-func openDB(ctx context.Context, cfg config) (*sql.DB, accounts.Dialect, error) {
-	var (
-		db  *sql.DB
-		d   accounts.Dialect
-		err error
-		at  string
-	)
+// openChatStore opens the SQLite file, or PostgreSQL with -postgres, as the chat store of
+// messages and membership; the accounts share its database.
+func openChatStore(ctx context.Context, cfg config, c clock.Clock, log *slog.Logger) (*sqlchat.Store, accounts.Dialect, error) {
+	opts := sqlchat.Options{Clock: c, Logger: log}
 	if cfg.postgres != "" {
-		db, err = sql.Open("pgx", cfg.postgres)
-		d, at = accounts.Postgres, "PostgreSQL"
-	} else {
-		// WAL lets readers go on while one writer writes; busy_timeout makes writers queue
-		// instead of failing; foreign keys cascade the deletion of a user's tokens.
-		db, err = sql.Open("sqlite", "file:"+cfg.data+"?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate")
-		d, at = accounts.SQLite, "SQLite file "+cfg.data
+		st, err := sqlchat.OpenPostgres(ctx, cfg.postgres, &opts)
+		if err != nil {
+			return nil, "", fmt.Errorf("streamchat: -postgres: %w", err)
+		}
+		return st, accounts.Postgres, nil
 	}
+	st, err := sqlchat.OpenSQLite(ctx, cfg.data, &sqlchat.SQLiteOptions{Options: opts})
 	if err != nil {
-		return nil, "", fmt.Errorf("streamchat: open %s: %w", at, err)
+		return nil, "", fmt.Errorf("streamchat: -data %s: %w", cfg.data, err)
 	}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := db.PingContext(pctx); err != nil {
-		_ = db.Close()
-		return nil, "", fmt.Errorf("streamchat: %s does not answer: %w", at, err)
-	}
-	return db, d, nil
+	return st, accounts.SQLite, nil
 }
 
-func newBackends(ctx context.Context, cfg config, log *slog.Logger) (*backends, error) {
-	db, d, err := openDB(ctx, cfg)
+func newBackends(ctx context.Context, cfg config, c clock.Clock, log *slog.Logger) (*backends, error) {
+	cs, d, err := openChatStore(ctx, cfg, c, log)
 	if err != nil {
 		return nil, err
 	}
-	b := &backends{db: db, dialect: d, closers: []func() error{db.Close}}
-	if b.accounts, err = accounts.Open(ctx, db, d); err != nil {
+	b := &backends{db: cs.DB(), dialect: d, chat: cs, closers: []func() error{cs.Close}}
+	if b.accounts, err = accounts.Open(ctx, b.db, d); err != nil {
 		_ = b.close()
 		return nil, fmt.Errorf("streamchat: %w", err)
-	}
-	if b.chat, err = openChatStore(ctx, b, log); err != nil {
-		_ = b.close()
-		return nil, err
 	}
 	if cfg.redisURL == "" {
 		b.broker = signaling.NewMemoryBroker()

@@ -71,7 +71,7 @@ func newServer(ctx context.Context, cfg config, d deps) (*server, error) {
 		cfg.bcryptCost = bcrypt.DefaultCost
 	}
 	s := &server{cfg: cfg, log: d.log, clock: d.clock, limiter: newIPLimiter(d.clock)}
-	b, err := newBackends(ctx, cfg, d.log)
+	b, err := newBackends(ctx, cfg, d.clock, d.log)
 	if err != nil {
 		return nil, err
 	}

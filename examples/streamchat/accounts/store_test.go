@@ -2,25 +2,21 @@ package accounts_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/huddle-go/huddle/examples/streamchat/accounts"
-	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/huddle-go/huddle/internal/pgtest"
 	"github.com/matryer/is"
 	_ "modernc.org/sqlite"
 )
 
 // backends returns the databases to run a test against: a SQLite file always, and a private
-// PostgreSQL database when the server at HUDDLE_POSTGRES_URL (default 127.0.0.1:5432) answers.
+// PostgreSQL database (internal/pgtest: skipped without a server unless HUDDLE_REQUIRE_POSTGRES=1).
 func backends(t *testing.T) map[string]func(t *testing.T) (*sql.DB, accounts.Dialect) {
 	return map[string]func(t *testing.T) (*sql.DB, accounts.Dialect){
 		"sqlite": func(t *testing.T) (*sql.DB, accounts.Dialect) {
@@ -31,48 +27,8 @@ func backends(t *testing.T) map[string]func(t *testing.T) (*sql.DB, accounts.Dia
 			t.Cleanup(func() { _ = db.Close() })
 			return db, accounts.SQLite
 		},
-		"postgres": func(t *testing.T) (*sql.DB, accounts.Dialect) { return postgres(t), accounts.Postgres },
+		"postgres": func(t *testing.T) (*sql.DB, accounts.Dialect) { return pgtest.DB(t), accounts.Postgres },
 	}
-}
-
-// postgres creates a uniquely named database on the shared server and drops it after the test.
-func postgres(t *testing.T) *sql.DB {
-	t.Helper()
-	base := os.Getenv("HUDDLE_POSTGRES_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	admin, err := sql.Open("pgx", base)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		err = admin.PingContext(ctx)
-		cancel()
-	}
-	if err != nil {
-		if os.Getenv("HUDDLE_REQUIRE_POSTGRES") == "1" {
-			t.Fatalf("PostgreSQL at %s: %v (HUDDLE_REQUIRE_POSTGRES=1)", base, err)
-		}
-		t.Skipf("no PostgreSQL at %s (%v): install postgresql or set HUDDLE_POSTGRES_URL", base, err)
-	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "streamchat_acc_" + hex.EncodeToString(b)
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	url := strings.Replace(base, "/test?", "/"+name+"?", 1)
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = db.Close()
-		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-		_ = admin.Close()
-	})
-	return db
 }
 
 func TestStore(t *testing.T) {
