@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -22,6 +23,13 @@ const (
 	maxPasswordBytes = 72 // bcrypt's limit
 	maxRoomNameRunes = 100
 	maxRoomUsers     = 100
+)
+
+// Room types. A group room is listed to everyone and joined by opening it; a direct room is
+// listed to, and opened by, only the members it was created with.
+const (
+	roomGroup  = "group"
+	roomDirect = "direct"
 )
 
 // routes mounts the original backend's /api routes.
@@ -232,15 +240,24 @@ type roomJSON struct {
 	Users []signaling.User `json:"users,omitempty"`
 }
 
-func (s *server) listRooms(w http.ResponseWriter, r *http.Request, _ principal) {
+// listRooms answers the sidebar: every group room, and the caller's direct rooms.
+func (s *server) listRooms(w http.ResponseWriter, r *http.Request, p principal) {
 	rooms, err := s.b.accounts.Rooms(r.Context())
 	if err != nil {
 		s.failed(w, r, err)
 		return
 	}
-	out := make([]roomJSON, len(rooms))
-	for i, rm := range rooms {
-		out[i] = roomJSON{ID: rm.ID, Name: rm.Name, Type: rm.Type}
+	mine, err := s.b.chat.Rooms(r.Context(), p.user.ID)
+	if err != nil {
+		s.failed(w, r, err)
+		return
+	}
+	out := make([]roomJSON, 0, len(rooms))
+	for _, rm := range rooms {
+		if rm.Type == roomDirect && !slices.Contains(mine, rm.ID) {
+			continue
+		}
+		out = append(out, roomJSON{ID: rm.ID, Name: rm.Name, Type: rm.Type})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -260,7 +277,8 @@ func (s *server) getRoom(w http.ResponseWriter, r *http.Request, p principal) {
 }
 
 // open makes the caller a member of the room (the app never sends join_room: opening a room is
-// joining it) and answers 404 for an unknown room and 403 over the rooms limit.
+// joining it) and answers 404 for an unknown room, 403 for another users' direct room (nothing
+// changes) and 403 over the rooms limit.
 func (s *server) open(w http.ResponseWriter, r *http.Request, p principal, roomID string) (accounts.Room, bool) {
 	if roomID == "" || len(roomID) > 128 {
 		writeError(w, http.StatusNotFound, "Room not found")
@@ -274,6 +292,17 @@ func (s *server) open(w http.ResponseWriter, r *http.Request, p principal, roomI
 	if err != nil {
 		s.failed(w, r, err)
 		return accounts.Room{}, false
+	}
+	if room.Type == roomDirect {
+		member, err := s.b.chat.IsMember(r.Context(), roomID, p.user.ID)
+		if err != nil {
+			s.failed(w, r, err)
+			return accounts.Room{}, false
+		}
+		if !member {
+			writeError(w, http.StatusForbidden, "Forbidden resource")
+			return accounts.Room{}, false
+		}
 	}
 	err = s.join(r.Context(), signaling.User{ID: p.user.ID, Username: p.user.Username}, roomID)
 	if signaling.ErrorCode(err) == signaling.CodeForbidden {
@@ -344,8 +373,8 @@ func (s *server) createRoom(w http.ResponseWriter, r *http.Request, p principal)
 	}
 	switch in.Type {
 	case "":
-		in.Type = "group"
-	case "group", "direct":
+		in.Type = roomGroup
+	case roomGroup, roomDirect:
 	default:
 		writeError(w, http.StatusBadRequest, `type must be "group" or "direct"`)
 		return

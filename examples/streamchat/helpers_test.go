@@ -190,6 +190,9 @@ type appSocket struct {
 	done   chan struct{}
 	mu     sync.Mutex
 	errs   []frame // `error` frames seen while waiting for something else
+	err    error   // why reading ended; set before done is closed
+	// pending are the frames that arrived before presence_snapshot, read by connect.
+	pending []frame
 }
 
 func (ts *testServer) connect(t *testing.T, a *account) *appSocket {
@@ -205,7 +208,41 @@ func (ts *testServer) connect(t *testing.T, a *account) *appSocket {
 	s := &appSocket{t: t, name: a.Username, conn: conn, frames: make(chan frame, 256), cancel: rcancel, done: make(chan struct{})}
 	go s.read(rctx)
 	t.Cleanup(func() { s.close(websocket.StatusNormalClosure) })
-	return s
+	// The session's start is over at presence_snapshot, the last hook's frame: the session is
+	// subscribed to its rooms and counted online. What came before is kept for expect.
+	deadline := time.After(wait)
+	for {
+		select {
+		case f, ok := <-s.frames:
+			if !ok {
+				t.Fatalf("%s: socket closed at session start", a.Username)
+			}
+			if f.Event == "presence_snapshot" {
+				return s
+			}
+			s.pending = append(s.pending, f)
+		case <-deadline:
+			t.Fatalf("%s: no presence_snapshot within %v", a.Username, wait)
+		}
+	}
+}
+
+// next returns the next frame: a pending one, or one from the socket within d.
+func (s *appSocket) next(deadline <-chan time.Time) (frame, bool) {
+	if len(s.pending) > 0 {
+		f := s.pending[0]
+		s.pending = s.pending[1:]
+		return f, true
+	}
+	select {
+	case f, ok := <-s.frames:
+		if !ok {
+			s.t.Fatalf("%s: socket closed", s.name)
+		}
+		return f, true
+	case <-deadline:
+		return frame{}, false
+	}
 }
 
 // read checks every frame's envelope against the original's: an object with a string `event` and
@@ -216,6 +253,7 @@ func (s *appSocket) read(ctx context.Context) {
 	for {
 		_, b, err := s.conn.Read(ctx)
 		if err != nil {
+			s.err = err
 			return
 		}
 		var env map[string]json.RawMessage
@@ -272,25 +310,21 @@ func (s *appSocket) expect(event string) frame {
 	s.t.Helper()
 	deadline := time.After(wait)
 	for {
-		select {
-		case f, ok := <-s.frames:
-			if !ok {
-				s.t.Fatalf("%s: socket closed while waiting for %s", s.name, event)
-			}
-			if f.Event == event {
-				return f
-			}
-			if f.Event == "error" {
-				s.mu.Lock()
-				s.errs = append(s.errs, f)
-				s.mu.Unlock()
-				continue
-			}
-			if !appIgnores[f.Event] {
-				s.t.Fatalf("%s: got %s %s while waiting for %s", s.name, f.Event, f.Payload, event)
-			}
-		case <-deadline:
+		f, ok := s.next(deadline)
+		if !ok {
 			s.t.Fatalf("%s: no %s within %v", s.name, event, wait)
+		}
+		if f.Event == event {
+			return f
+		}
+		if f.Event == "error" {
+			s.mu.Lock()
+			s.errs = append(s.errs, f)
+			s.mu.Unlock()
+			continue
+		}
+		if !appIgnores[f.Event] {
+			s.t.Fatalf("%s: got %s %s while waiting for %s", s.name, f.Event, f.Payload, event)
 		}
 	}
 }
@@ -303,23 +337,19 @@ func (s *appSocket) sync() []frame {
 	var got []frame
 	deadline := time.After(wait)
 	for {
-		select {
-		case f, ok := <-s.frames:
-			if !ok {
-				s.t.Fatalf("%s: socket closed during sync", s.name)
-			}
-			switch {
-			case f.Event == "pong":
-				return got
-			case f.Event == "error":
-				s.mu.Lock()
-				s.errs = append(s.errs, f)
-				s.mu.Unlock()
-			case !appIgnores[f.Event]:
-				got = append(got, f)
-			}
-		case <-deadline:
+		f, ok := s.next(deadline)
+		if !ok {
 			s.t.Fatalf("%s: no pong within %v", s.name, wait)
+		}
+		switch {
+		case f.Event == "pong":
+			return got
+		case f.Event == "error":
+			s.mu.Lock()
+			s.errs = append(s.errs, f)
+			s.mu.Unlock()
+		case !appIgnores[f.Event]:
+			got = append(got, f)
 		}
 	}
 }

@@ -125,7 +125,7 @@ func newServer(ctx context.Context, cfg config, d deps) (*server, error) {
 	s.chat = chat.New(s.node, &chat.Options{
 		Store:           b.chat,
 		Membership:      b.chat,
-		Policy:          chat.PolicyFunc(s.roomExists),
+		Policy:          chat.PolicyFunc(s.roomPolicy),
 		Online:          online,
 		MaxMessageBytes: cfg.maxMessageBytes,
 		MaxRoomsPerUser: maxRoomsPerUser,
@@ -178,7 +178,7 @@ func newServer(ctx context.Context, cfg config, d deps) (*server, error) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "node": s.node.ID(), "sessions": s.node.Stats().Sessions})
 	})
 	if cfg.web != "" {
-		mux.Handle("GET /", spaHandler(cfg.web))
+		mux.Handle("/", spaHandler(cfg.web))
 	} else {
 		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -192,7 +192,7 @@ func newServer(ctx context.Context, cfg config, d deps) (*server, error) {
 // seedRooms creates the -rooms that do not exist yet.
 func (s *server) seedRooms(ctx context.Context) error {
 	for _, name := range s.cfg.rooms {
-		r, created, err := s.b.accounts.EnsureRoom(ctx, accounts.Room{ID: uuid.NewString(), Name: name, Type: "group", CreatedAt: s.clock.Now()})
+		r, created, err := s.b.accounts.EnsureRoom(ctx, accounts.Room{ID: uuid.NewString(), Name: name, Type: roomGroup, CreatedAt: s.clock.Now()})
 		if err != nil {
 			return fmt.Errorf("streamchat: seed room %q: %w", name, err)
 		}
@@ -203,15 +203,19 @@ func (s *server) seedRooms(ctx context.Context) error {
 	return nil
 }
 
-// roomExists is chat's join policy: a `message` (or `join_room`) may only make its sender a
-// member of a room that exists.
-func (s *server) roomExists(ctx context.Context, _ signaling.User, roomID string) error {
-	_, err := s.b.accounts.Room(ctx, roomID)
+// roomPolicy is chat's join policy, asked before a `message` (or `join_room`) makes its sender a
+// member: the room must exist, and be a group room (a direct room has the members it was
+// created with).
+func (s *server) roomPolicy(ctx context.Context, _ signaling.User, roomID string) error {
+	r, err := s.b.accounts.Room(ctx, roomID)
 	if errors.Is(err, accounts.ErrNotFound) {
 		return signaling.Errorf(signaling.CodeNotFound, "no room %q", roomID)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", signaling.ErrUnavailable, err)
+	}
+	if r.Type == roomDirect {
+		return signaling.Errorf(signaling.CodeForbidden, "room %q is a direct room of other users", roomID)
 	}
 	return nil
 }

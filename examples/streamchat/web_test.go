@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+)
+
+// builtApp writes a stand-in for the app's build output (ng build: index.html, hashed bundles,
+// assets).
+func builtApp(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		"index.html":          `<!doctype html><html><head><base href="/"></head><body><sc-root></sc-root><script src="main-ABC123.js" type="module"></script></body></html>`,
+		"main-ABC123.js":      `console.log("stream-chat")`,
+		"styles-DEF456.css":   `body{margin:0}`,
+		"assets/img/logo.svg": `<svg xmlns="http://www.w3.org/2000/svg"/>`,
+	}
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func get(t *testing.T, url string) (int, string, string) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, res.Header.Get("Content-Type"), string(b)
+}
+
+// TestWebDeepLinks: -web serves the app, and a reload on any of its routes gets index.html.
+func TestWebDeepLinks(t *testing.T) {
+	ts := startServer(t, []string{"-web", builtApp(t)}, nil)
+	const index = "<sc-root>"
+	tests := []struct {
+		path     string
+		code     int
+		contains string
+		ctype    string
+	}{
+		{"/", 200, index, "text/html"},
+		{"/index.html", 301, "", ""}, // http.FileServer redirects it to /
+		{"/login", 200, index, "text/html"},
+		{"/stream/chat/0b6f6a52-7d43-4f38-9b53-2a4f5f0d2f11", 200, index, "text/html"},
+		{"/stream/meeting/0b6f6a52-7d43-4f38-9b53-2a4f5f0d2f11", 200, index, "text/html"},
+		{"/stream/profile", 200, index, "text/html"},
+		{"/main-ABC123.js", 200, "stream-chat", "javascript"},
+		{"/styles-DEF456.css", 200, "margin", "text/css"},
+		{"/assets/img/logo.svg", 200, "<svg", "image/svg+xml"},
+		{"/main-MISSING.js", 404, "", ""},                           // a missing asset is no page
+		{"/api/users", 404, `"statusCode":404`, "application/json"}, // the API's own 404
+		{"/etc/passwd", 200, index, "text/html"},                    // only files under -web
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			is := is.New(t)
+			res, err := client.Get(ts.URL + tc.path)
+			is.NoErr(err)
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			is.Equal(res.StatusCode, tc.code)
+			is.True(strings.Contains(string(b), tc.contains))
+			is.True(strings.Contains(res.Header.Get("Content-Type"), tc.ctype))
+		})
+	}
+}
+
+func TestWithoutWeb(t *testing.T) {
+	ts := startServer(t, nil, nil)
+	code, _, body := get(t, ts.URL+"/")
+	is.New(t).Equal(code, http.StatusOK)
+	is.New(t).True(strings.Contains(body, "-web"))
+	code, _, _ = get(t, ts.URL+"/stream/chat")
+	is.New(t).Equal(code, http.StatusNotFound)
+}
+
+// syncWriter collects what run prints.
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// TestOneCommand: the README's command (flags, environment twins, a SQLite file created on the
+// first run, seeded rooms) serves, and stops cleanly when its context ends.
+func TestOneCommand(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "streamchat.db")
+	out := &syncWriter{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	env := map[string]string{"HUDDLE_ROOMS": "General,Random"}
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-data", data, "-web", builtApp(t), "-log-level", "error"},
+			func(k string) string { return env[k] }, out)
+	}()
+	listen := regexp.MustCompile(`listening on (http://\S+)`)
+	var base string
+	deadline := time.Now().Add(wait)
+	for base == "" {
+		if m := listen.FindStringSubmatch(out.String()); m != nil {
+			base = m[1]
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("run returned %v; printed %q", err, out.String())
+		case <-time.After(10 * time.Millisecond): // polling the output of another goroutine
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no listening line; printed %q", out.String())
+		}
+	}
+	code, _, body := get(t, base+"/healthz")
+	is.Equal(code, http.StatusOK)
+	is.True(strings.Contains(body, `"status":"ok"`))
+	code, _, body = get(t, base+"/stream/meeting/x")
+	is.Equal(code, http.StatusOK)
+	is.True(strings.Contains(body, "<sc-root>"))
+	cancel()
+	select {
+	case err := <-done:
+		is.NoErr(err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not return after cancel")
+	}
+	is.True(strings.Contains(out.String(), "stopped"))
+	_, err := os.Stat(data)
+	is.NoErr(err) // the database file was created
+
+	// A second run on the same file keeps the rooms (and creates no duplicates).
+	cfg, err := parseConfig([]string{"-data", data, "-rooms", "General,Random,Extra"}, func(string) string { return "" }, io.Discard)
+	is.NoErr(err)
+	srv, err := newServer(context.Background(), cfg, deps{})
+	is.NoErr(err)
+	defer srv.close()
+	rooms, err := srv.b.accounts.Rooms(context.Background())
+	is.NoErr(err)
+	is.Equal(len(rooms), 3)
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"-web", "/does/not/exist"},
+		{"-host-policy", "maybe"},
+		{"-access-ttl", "1s"},
+		{"-rooms", "General," + strings.Repeat("r", 101)},
+		{"-log-level", "loud"},
+		{"-resume-window", "-1s"},
+	} {
+		_, err := parseConfig(args, func(string) string { return "" }, io.Discard)
+		if err == nil {
+			t.Errorf("%v: accepted", args)
+		}
+	}
+}
