@@ -55,6 +55,10 @@ func (s *server) routes(mux *http.ServeMux) {
 // the detail in the log only.
 func (s *server) failed(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	if errors.Is(err, signaling.ErrUnavailable) {
+		writeError(w, http.StatusServiceUnavailable, "Service unavailable; nothing was changed, try again")
+		return
+	}
 	writeError(w, http.StatusInternalServerError, "Internal server error")
 }
 

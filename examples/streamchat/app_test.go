@@ -327,3 +327,34 @@ func testAppFlow(t *testing.T, ts *testServer) {
 	}
 	_ = time.Second
 }
+
+// TestHistoryPaging: GET /api/message/:roomId answers the newest messages oldest first, and
+// ?before=&limit= pages back.
+func TestHistoryPaging(t *testing.T) {
+	is := is.New(t)
+	ts := startServer(t, []string{"-rooms", "General"}, nil)
+	alice := ts.register(t, "alice")
+	_, body := ts.call(t, "GET", "/api/room/all", alice.Access, nil)
+	general := decode[[]wireRoom](t, body)[0].ID
+	for _, c := range []string{"one", "two", "three"} {
+		code, body := ts.call(t, "POST", "/api/message/create", alice.Access, map[string]string{"roomId": general, "content": c})
+		is.Equal(code, http.StatusCreated)
+		checkMessage(t, body, general, c, alice)
+	}
+	page := func(q string) []string {
+		code, body := ts.call(t, "GET", "/api/message/"+general+q, alice.Access, nil)
+		is.Equal(code, http.StatusOK)
+		var out []string
+		for _, raw := range decode[[]json.RawMessage](t, body) {
+			out = append(out, str(decode[wireMessage](t, raw).Content))
+		}
+		return out
+	}
+	is.Equal(page(""), []string{"one", "two", "three"})
+	is.Equal(page("?limit=2"), []string{"two", "three"})
+	_, body = ts.call(t, "GET", "/api/message/"+general+"?limit=2", alice.Access, nil)
+	oldest := str(decode[wireMessage](t, decode[[]json.RawMessage](t, body)[0]).ID)
+	is.Equal(page("?limit=2&before="+oldest), []string{"one"})
+	code, body := ts.call(t, "GET", "/api/message/"+general+"?before=not-a-message", alice.Access, nil)
+	checkAPIError(t, code, body, http.StatusNotFound)
+}

@@ -88,6 +88,7 @@ func TestCredentials(t *testing.T) {
 			{"username": " bob", "password": "long-enough"},
 			{"username": strings.Repeat("b", 65), "password": "long-enough"},
 			{"username": "bo\x00b", "password": "long-enough"},
+			{"username": "bob", "password": strings.Repeat("p", 73)}, // over bcrypt's limit
 		} {
 			code, body := ts.call(t, "POST", "/api/auth/register", "", c)
 			checkAPIError(t, code, body, http.StatusBadRequest)
