@@ -308,8 +308,14 @@ func testAppFlow(t *testing.T, ts *testServer) {
 	is.Equal(str(ended.RoomID), general)
 	checkMeeting(t, bs.expect("meeting_invitation").Payload, general, "inactive", alice)
 	checkMeeting(t, as.expect("meeting_invitation").Payload, general, "inactive", alice) // the host's banner too
-	// The meeting page's ngOnDestroy leaves again; the room is inactive now.
-	as.send("leave_meeting", map[string]any{"roomId": general})
+	// meeting_ended makes the guests' pages leave, and their ngOnDestroy leaves again; the host's
+	// page leaves once on its way out. The meeting is gone by then.
+	for _, s := range []*appSocket{as, bs, bs, cs, cs} {
+		s.send("leave_meeting", map[string]any{"roomId": general})
+	}
+	for _, s := range []*appSocket{as, bs, cs} {
+		s.quiet("leaving an ended meeting tells nobody anything")
+	}
 	as.send("get_room_info", map[string]any{"roomId": general})
 	inactive := decode[wireMeeting](t, as.expect("room_info_response").Payload)
 	is.Equal(str(inactive.Status), "inactive")

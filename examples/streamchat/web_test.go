@@ -90,6 +90,22 @@ func TestWebDeepLinks(t *testing.T) {
 	}
 }
 
+// TestWebSSRBuild: a build with server-side rendering has index.csr.html instead of index.html;
+// deep links get that.
+func TestWebSSRBuild(t *testing.T) {
+	dir := builtApp(t)
+	if err := os.Rename(filepath.Join(dir, "index.html"), filepath.Join(dir, "index.csr.html")); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, []string{"-web", dir}, nil)
+	for _, p := range []string{"/", "/stream/meeting/abc"} {
+		code, ctype, body := get(t, ts.URL+p)
+		is.New(t).Equal(code, http.StatusOK)
+		is.New(t).True(strings.HasPrefix(ctype, "text/html"))
+		is.New(t).True(strings.Contains(body, "<sc-root>"))
+	}
+}
+
 func TestWithoutWeb(t *testing.T) {
 	ts := startServer(t, nil, nil)
 	code, _, body := get(t, ts.URL+"/")
