@@ -5,7 +5,7 @@
 // default, PostgreSQL with -postgres); -redis shares delivery, presence and meetings between
 // nodes like examples/server.
 //
-//	go run ./examples/streamchat -web ../stream-chat-ui/dist/stream-chat-ui/browser -rooms "General,Random"
+//	go run ./examples/streamchat -web ../stream-chat-ui/dist/stream-chat/browser -rooms "General,Random"
 //
 // Every flag has an environment twin: -jwt-secret is HUDDLE_JWT_SECRET, and so on.
 package main
