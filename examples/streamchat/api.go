@@ -320,6 +320,25 @@ func (s *server) open(w http.ResponseWriter, r *http.Request, p principal, roomI
 	return room, true
 }
 
+// openGroupRoom makes u a member of a group room, as opening it over REST does; other rooms
+// (unknown or direct) are left alone, for the membership checks to refuse.
+func (s *server) openGroupRoom(ctx context.Context, u signaling.User, roomID string) error {
+	if len(roomID) > 128 {
+		return nil
+	}
+	room, err := s.b.accounts.Room(ctx, roomID)
+	if errors.Is(err, accounts.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", signaling.ErrUnavailable, err)
+	}
+	if room.Type != roomGroup {
+		return nil
+	}
+	return s.join(ctx, u, roomID)
+}
+
 // join makes u a member of a room, as chat does on `join_room`: the membership is stored, every
 // live session of u is subscribed to the room, and the other members get `member_joined`.
 func (s *server) join(ctx context.Context, u signaling.User, roomID string) error {

@@ -22,10 +22,18 @@ import (
 // host's join: after the reply it binds the session with a join_meeting {roomId, hostId: <the
 // host>}, which tells nobody anything (a hostId naming oneself notifies no one), so it causes no
 // offers and no glare.
+//
+// And the meeting page is a view of its room (it has the room's chat panel, which opens the room
+// over REST at the same moment): so get_room_info first opens the room like GET /api/room/:id
+// does, through open, and a user who follows a meeting link to a group room is not refused for
+// having been quicker than the chat panel.
 type appHub struct {
 	*signaling.Node
 	meetings meeting.Store
-	join     signaling.Handler
+	// open makes the user a member of a group room, as opening it over REST does; an error
+	// leaves the membership check to the meeting service.
+	open func(ctx context.Context, u signaling.User, roomID string) error
+	join signaling.Handler
 }
 
 // Handle registers h on the Node, keeping join_meeting's handler and wrapping get_room_info's.
@@ -36,6 +44,11 @@ func (h *appHub) Handle(event string, hd signaling.Handler) {
 	case "get_room_info":
 		info := hd
 		hd = signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
+			if id := roomOf(e.Raw()); id != "" && h.open != nil {
+				if err := h.open(ctx, s.User(), id); errors.Is(err, signaling.ErrUnavailable) {
+					return err
+				}
+			}
 			if err := info.ServeEvent(ctx, s, e); err != nil {
 				return err
 			}

@@ -131,7 +131,7 @@ func newServer(ctx context.Context, cfg config, d deps) (*server, error) {
 		MaxRoomsPerUser: maxRoomsPerUser,
 		Logger:          d.log,
 	})
-	s.meetings = meeting.New(&appHub{Node: s.node, meetings: b.meetingStore}, &meeting.Options{
+	s.meetings = meeting.New(&appHub{Node: s.node, meetings: b.meetingStore, open: s.openGroupRoom}, &meeting.Options{
 		Store:            b.meetingStore,
 		Members:          b.chat,
 		Online:           online,

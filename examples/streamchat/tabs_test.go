@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -83,4 +84,38 @@ func TestHostReload(t *testing.T) {
 	as.sync()
 	bs.quiet("a reloading host causes no meeting_user_joined")
 	as.quiet("and hears of nobody")
+}
+
+// TestMeetingLink: a user who follows a meeting link of a group room straight to the meeting page
+// is let in: the page is a view of the room (its chat panel opens the room too), so its
+// get_room_info opens the room first. A direct room's link opens nothing.
+func TestMeetingLink(t *testing.T) {
+	is := is.New(t)
+	ts := startServer(t, []string{"-rooms", "General"}, nil)
+	alice, bob, dave := ts.register(t, "alice"), ts.register(t, "bob"), ts.register(t, "dave")
+	_, body := ts.call(t, "GET", "/api/room/all", alice.Access, nil)
+	general := decode[[]wireRoom](t, body)[0].ID
+	ts.openRoom(t, alice, general)
+	as, ds := ts.connect(t, alice), ts.connect(t, dave)
+	as.send("start_meeting", map[string]any{"roomId": general})
+	as.sync()
+	ds.quiet("dave is no member: no invitation")
+
+	ds.send("get_room_info", map[string]any{"roomId": general}) // F5 on /stream/meeting/<general>
+	info := checkMeeting(t, ds.expect("room_info_response").Payload, general, "active", alice)
+	is.True(sameSet(info.OnlineUsers, []string{alice.ID, dave.ID}))
+	ds.send("join_meeting", map[string]any{"roomId": general, "hostId": alice.ID})
+	checkUserEvent(t, as.expect("meeting_user_joined").Payload, general, dave)
+
+	code, body := ts.call(t, "POST", "/api/room/create", alice.Access, map[string]any{"name": "alice-bob", "type": "direct", "users": []string{bob.ID}})
+	is.Equal(code, http.StatusCreated)
+	dm := decode[wireRoom](t, body).ID
+	ds.send("get_room_info", map[string]any{"roomId": dm})
+	ds.sync()
+	errs := ds.takeErrors()
+	is.Equal(len(errs), 1)
+	is.Equal(decode[map[string]any](t, errs[0].Payload)["code"], "forbidden")
+	member, err := ts.b.chat.IsMember(t.Context(), dm, dave.ID)
+	is.NoErr(err)
+	is.True(!member)
 }
