@@ -77,3 +77,18 @@ func TestClosedTabIsNotOnline(t *testing.T) {
 	clk.Advance(16 * time.Second) // past -participant-grace 15s
 	checkUserEvent(t, as.expect("meeting_user_left").Payload, general, bob)
 }
+
+// TestResumeWindowFlag: resume is off unless -resume-window asks for it (for Huddle's own
+// clients); the session event says which.
+func TestResumeWindowFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		ms   float64
+	}{{nil, 0}, {[]string{"-resume-window", "1m"}, 60000}} {
+		ts := startServer(t, tc.args, nil)
+		s := ts.connect(t, ts.register(t, "alice"))
+		is.New(t).True(len(s.pending) > 0)
+		is.New(t).Equal(s.pending[0].Event, "session")
+		is.New(t).Equal(decode[map[string]any](t, s.pending[0].Payload)["resumeWindowMs"], tc.ms)
+	}
+}

@@ -90,6 +90,17 @@ func newServer(ctx context.Context, cfg config, d deps) (*server, error) {
 		secret = []byte(v)
 	}
 	s.tokens = newTokens(secret, cfg.accessTTL, cfg.refreshTTL, d.clock, b.accounts)
+	// With resume on (for Huddle's own clients), every node must accept every node's resume
+	// tokens: their secret is kept in the database too.
+	resumeSecret, err := b.accounts.Setting(ctx, "resume_secret", func() string {
+		k := make([]byte, 32)
+		_, _ = rand.Read(k)
+		return hex.EncodeToString(k)
+	})
+	if err != nil {
+		_ = b.close()
+		return nil, fmt.Errorf("streamchat: resume secret: %w", err)
+	}
 	if s.dummyHash, err = bcrypt.GenerateFromPassword([]byte(uuid.NewString()), cfg.bcryptCost); err != nil {
 		_ = b.close()
 		return nil, fmt.Errorf("streamchat: bcrypt: %w", err)
@@ -116,6 +127,10 @@ func newServer(ctx context.Context, cfg config, d deps) (*server, error) {
 		Logger:       d.log,
 		Clock:        d.clock,
 		ResumeWindow: resume,
+		ResumeSecret: []byte(resumeSecret),
+		// A client that resumes on another node gets its session handed over.
+		HandoverTimeout:  handover(b.shared && resume > 0, 2*time.Second),
+		ShutdownHandover: handover(b.shared && resume > 0, 5*time.Second),
 		ICE:          signaling.ICEConfig{URLs: cfg.iceServers},
 		Limits:       signaling.Limits{MaxMessageBytes: cfg.maxMessageBytes},
 	})
@@ -187,6 +202,13 @@ func newServer(ctx context.Context, cfg config, d deps) (*server, error) {
 	}
 	s.handler = mux
 	return s, nil
+}
+
+func handover(on bool, d time.Duration) time.Duration {
+	if on {
+		return d
+	}
+	return 0
 }
 
 // seedRooms creates the -rooms that do not exist yet.
