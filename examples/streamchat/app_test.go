@@ -161,7 +161,7 @@ type wireRoom struct {
 
 // openRoom does what the app's chat view does when a room is clicked: the room (for its name in
 // the header), then its history.
-func (ts *testServer) openRoom(t *testing.T, a *account, roomID string) (wireRoom, []json.RawMessage) {
+func (ts *testServer) openRoom(t testing.TB, a *account, roomID string) (wireRoom, []json.RawMessage) {
 	t.Helper()
 	code, body := ts.call(t, "GET", "/api/room/"+roomID, a.Access, nil)
 	if code != http.StatusOK {
@@ -302,8 +302,8 @@ func testAppFlow(t *testing.T, ts *testServer) {
 
 	// Alice ends it for all.
 	as.send("stop_meeting", map[string]any{"roomId": general})
-	is.Equal(cs.expect("meeting_ended").Payload != nil, true)
-	is.Equal(str(decode[wireUserEvent](t, cs.expect("meeting_invitation").Payload).RoomID), general)
+	is.Equal(str(decode[wireUserEvent](t, cs.expect("meeting_ended").Payload).RoomID), general)
+	checkMeeting(t, cs.expect("meeting_invitation").Payload, general, "inactive", alice)
 	ended := decode[wireUserEvent](t, bs.expect("meeting_ended").Payload)
 	is.Equal(str(ended.RoomID), general)
 	checkMeeting(t, bs.expect("meeting_invitation").Payload, general, "inactive", alice)

@@ -49,7 +49,7 @@ type testServer struct {
 
 // startServer runs the server with flags args (a fresh SQLite file unless -data or -postgres is
 // given) until the test ends.
-func startServer(t *testing.T, args []string, c clock.Clock) *testServer {
+func startServer(t testing.TB, args []string, c clock.Clock) *testServer {
 	t.Helper()
 	if !strings.Contains(strings.Join(args, " "), "-data") {
 		args = append([]string{"-data", filepath.Join(t.TempDir(), "streamchat.db")}, args...)
@@ -78,7 +78,7 @@ func startServer(t *testing.T, args []string, c clock.Clock) *testServer {
 }
 
 // call makes an HTTP request the way the app's HttpClient does, and decodes a JSON answer.
-func (ts *testServer) call(t *testing.T, method, path, token string, body any, hdr ...string) (int, json.RawMessage) {
+func (ts *testServer) call(t testing.TB, method, path, token string, body any, hdr ...string) (int, json.RawMessage) {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -123,7 +123,7 @@ func (ts *testServer) call(t *testing.T, method, path, token string, body any, h
 }
 
 // decode unmarshals raw into v or fails the test.
-func decode[T any](t *testing.T, raw []byte) T {
+func decode[T any](t testing.TB, raw []byte) T {
 	t.Helper()
 	var v T
 	if err := json.Unmarshal(raw, &v); err != nil {
@@ -145,7 +145,7 @@ type tokenPair struct {
 
 // register signs a user up like the app's register page and reads its id like the app does
 // (GET /api/auth/userDetails, user id = sub).
-func (ts *testServer) register(t *testing.T, name string) *account {
+func (ts *testServer) register(t testing.TB, name string) *account {
 	t.Helper()
 	a := &account{Username: name, Password: "pw-" + name + "-secret"}
 	code, body := ts.call(t, "POST", "/api/auth/register", "", map[string]string{"username": name, "password": a.Password})
