@@ -22,6 +22,8 @@ type config struct {
 	accessTTL      time.Duration
 	refreshTTL     time.Duration
 	web            string
+	tlsCert        string
+	tlsKey         string
 	rooms          []string
 	allowedOrigins []string
 	iceServers     []string
@@ -62,6 +64,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.DurationVar(&c.accessTTL, "access-ttl", 12*time.Hour, "access token lifetime: the app never refreshes, so this is how long a sign-in lasts")
 	fs.DurationVar(&c.refreshTTL, "refresh-ttl", 30*24*time.Hour, "refresh token lifetime")
 	fs.StringVar(&c.web, "web", "", "directory of the app's built files, served at / with the Angular deep-link fallback")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM): serve HTTPS and WSS, which browsers on other machines need for the camera")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM), with -tls-cert")
 	fs.StringVar(&rooms, "rooms", "", `comma-separated rooms to create when absent ("General,Random")`)
 	fs.StringVar(&origins, "allowed-origins", "", "comma-separated Origin host patterns allowed to open the WebSocket (default: same host)")
 	fs.StringVar(&ice, "ice-servers", "", "comma-separated STUN/TURN URLs for room_info_response.iceServers")
@@ -140,6 +144,9 @@ func (c config) validate() error {
 		if err := checkRoomName(r); err != nil {
 			return fmt.Errorf("streamchat: -rooms: %w", err)
 		}
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return errors.New("streamchat: -tls-cert and -tls-key go together")
 	}
 	if c.web != "" {
 		if st, err := os.Stat(c.web); err != nil || !st.IsDir() {

@@ -250,13 +250,23 @@ func (s *server) serve(ctx context.Context, stdout io.Writer) error {
 		return fmt.Errorf("streamchat: listen: %w", err)
 	}
 	addr := ln.Addr().String()
-	fmt.Fprintf(stdout, "streamchat: listening on http://%s (node %s, %s)\n", addr, s.node.ID(), s.b.dialect)
+	scheme := "http"
+	if s.cfg.tlsCert != "" {
+		scheme = "https"
+	}
+	fmt.Fprintf(stdout, "streamchat: listening on %s://%s (node %s, %s)\n", scheme, addr, s.node.ID(), s.b.dialect)
 	if s.cfg.web != "" {
-		fmt.Fprintf(stdout, "streamchat: open http://%s/ and register two users\n", addr)
+		fmt.Fprintf(stdout, "streamchat: open %s://%s/ and register two users\n", scheme, addr)
 	}
 	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if s.cfg.tlsCert != "" {
+			errc <- hs.ServeTLS(ln, s.cfg.tlsCert, s.cfg.tlsKey)
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		s.close()

@@ -2,7 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/matryer/is"
 )
 
@@ -133,50 +144,63 @@ func (w *syncWriter) String() string {
 	return w.b.String()
 }
 
-// TestOneCommand: the README's command (flags, environment twins, a SQLite file created on the
-// first run, seeded rooms) serves, and stops cleanly when its context ends.
-func TestOneCommand(t *testing.T) {
-	is := is.New(t)
-	dir := t.TempDir()
-	data := filepath.Join(dir, "streamchat.db")
+// runCommand runs the command as main does with args and env, and returns the address it prints
+// and a stop that cancels it and returns what run returned.
+func runCommand(t *testing.T, args []string, env map[string]string) (string, *syncWriter, func() error) {
+	t.Helper()
 	out := &syncWriter{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	env := map[string]string{"HUDDLE_ROOMS": "General,Random"}
-	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-data", data, "-web", builtApp(t), "-log-level", "error"},
-			func(k string) string { return env[k] }, out)
-	}()
-	listen := regexp.MustCompile(`listening on (http://\S+)`)
-	var base string
+	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, out) }()
+	listen := regexp.MustCompile(`listening on (https?://\S+)`)
 	deadline := time.Now().Add(wait)
-	for base == "" {
+	for {
 		if m := listen.FindStringSubmatch(out.String()); m != nil {
-			base = m[1]
-			break
+			stopped := false
+			stop := func() error {
+				if !stopped {
+					stopped = true
+					cancel()
+				}
+				select {
+				case err := <-done:
+					done <- err
+					return err
+				case <-time.After(15 * time.Second):
+					t.Fatal("run did not return after cancel")
+					return nil
+				}
+			}
+			t.Cleanup(func() { _ = stop() })
+			return m[1], out, stop
 		}
 		select {
 		case err := <-done:
+			cancel()
 			t.Fatalf("run returned %v; printed %q", err, out.String())
 		case <-time.After(10 * time.Millisecond): // polling the output of another goroutine
 		}
 		if time.Now().After(deadline) {
+			cancel()
 			t.Fatalf("no listening line; printed %q", out.String())
 		}
 	}
+}
+
+// TestOneCommand: the README's command (flags, environment twins, a SQLite file created on the
+// first run, seeded rooms) serves, and stops cleanly when its context ends.
+func TestOneCommand(t *testing.T) {
+	is := is.New(t)
+	data := filepath.Join(t.TempDir(), "streamchat.db")
+	base, out, stop := runCommand(t, []string{"-addr", "127.0.0.1:0", "-data", data, "-web", builtApp(t), "-log-level", "error"},
+		map[string]string{"HUDDLE_ROOMS": "General,Random"})
 	code, _, body := get(t, base+"/healthz")
 	is.Equal(code, http.StatusOK)
 	is.True(strings.Contains(body, `"status":"ok"`))
 	code, _, body = get(t, base+"/stream/meeting/x")
 	is.Equal(code, http.StatusOK)
 	is.True(strings.Contains(body, "<sc-root>"))
-	cancel()
-	select {
-	case err := <-done:
-		is.NoErr(err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not return after cancel")
-	}
+	is.NoErr(stop())
 	is.True(strings.Contains(out.String(), "stopped"))
 	_, err := os.Stat(data)
 	is.NoErr(err) // the database file was created
@@ -192,6 +216,80 @@ func TestOneCommand(t *testing.T) {
 	is.Equal(len(rooms), 3)
 }
 
+// TestTLS: with -tls-cert and -tls-key the app is served over HTTPS and its socket over WSS (a
+// browser on another machine gives the camera to secure pages only).
+func TestTLS(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	base, _, _ := runCommand(t, []string{"-addr", "127.0.0.1:0", "-data", filepath.Join(dir, "s.db"), "-web", builtApp(t),
+		"-tls-cert", certFile, "-tls-key", keyFile, "-log-level", "error"}, nil)
+	is.True(strings.HasPrefix(base, "https://"))
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	res, err := client.Get(base + "/stream/meeting/x")
+	is.NoErr(err)
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusOK)
+	is.True(strings.Contains(string(b), "<sc-root>"))
+
+	body := strings.NewReader(`{"username":"alice","password":"long-enough"}`)
+	res, err = client.Post(base+"/api/auth/register", "application/json", body)
+	is.NoErr(err)
+	var p tokenPair
+	is.NoErr(json.NewDecoder(res.Body).Decode(&p))
+	res.Body.Close()
+	is.Equal(res.StatusCode, http.StatusCreated)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "wss://"+strings.TrimPrefix(base, "https://")+"/ws?token="+p.AccessToken, &websocket.DialOptions{HTTPClient: client})
+	is.NoErr(err)
+	_, msg, err := c.Read(ctx)
+	is.NoErr(err)
+	is.True(strings.Contains(string(msg), `"event":"session"`))
+	_ = c.Close(websocket.StatusNormalClosure, "")
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key, and returns a pool that trusts it.
+func selfSigned(t *testing.T, dir string) (string, string, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "streamchat test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
 func TestConfigErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"-web", "/does/not/exist"},
@@ -200,6 +298,7 @@ func TestConfigErrors(t *testing.T) {
 		{"-rooms", "General," + strings.Repeat("r", 101)},
 		{"-log-level", "loud"},
 		{"-resume-window", "-1s"},
+		{"-tls-cert", "cert.pem"},
 	} {
 		_, err := parseConfig(args, func(string) string { return "" }, io.Discard)
 		if err == nil {
