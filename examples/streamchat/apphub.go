@@ -19,9 +19,10 @@ import (
 // join_meeting {hostId} finds no connected host, and nobody offers.
 //
 // appHub therefore treats the host's get_room_info (the meeting page's first frame) as the
-// host's join: after the reply it binds the session with a join_meeting {roomId, hostId: <the
+// host's join: before the reply it binds the session with a join_meeting {roomId, hostId: <the
 // host>}, which tells nobody anything (a hostId naming oneself notifies no one), so it causes no
-// offers and no glare.
+// offers and no glare. A bind that fails for a reason of the client's (no longer a member, the
+// meeting full) is left to get_room_info to answer.
 //
 // And the meeting page is a view of its room (it has the room's chat panel, which opens the room
 // over REST at the same moment): so get_room_info first opens the room like GET /api/room/:id
@@ -49,16 +50,18 @@ func (h *appHub) Handle(event string, hd signaling.Handler) {
 					return err
 				}
 			}
-			if err := info.ServeEvent(ctx, s, e); err != nil {
+			// Bind first, so that the host is reachable once its page has the room info.
+			if err := h.bindHost(ctx, s, e); errors.Is(err, signaling.ErrUnavailable) {
 				return err
 			}
-			return h.bindHost(ctx, s, e)
+			return info.ServeEvent(ctx, s, e)
 		})
 	}
 	h.Node.Handle(event, hd)
 }
 
-// bindHost joins the host's session to its active meeting unless it is bound already.
+// bindHost joins the host's session to its active meeting unless it is bound already. The
+// join's own reply, `meeting_joined`, goes out first; the app ignores it.
 func (h *appHub) bindHost(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
 	roomID := roomOf(e.Raw())
 	if roomID == "" || h.join == nil {

@@ -76,36 +76,12 @@ func newServer(ctx context.Context, cfg config, d deps) (*server, error) {
 		return nil, err
 	}
 	s.b = b
-	secret := []byte(cfg.jwtSecret)
-	if len(secret) == 0 {
-		v, err := b.accounts.Setting(ctx, "jwt_secret", func() string {
-			k := make([]byte, 32)
-			_, _ = rand.Read(k)
-			return hex.EncodeToString(k)
-		})
-		if err != nil {
-			_ = b.close()
-			return nil, fmt.Errorf("streamchat: token secret: %w", err)
-		}
-		secret = []byte(v)
+	if err := s.prepare(ctx); err != nil {
+		_ = b.close()
+		return nil, err
 	}
-	s.tokens = newTokens(secret, cfg.accessTTL, cfg.refreshTTL, d.clock, b.accounts)
-	// With resume on (for Huddle's own clients), every node must accept every node's resume
-	// tokens: their secret is kept in the database too.
-	resumeSecret, err := b.accounts.Setting(ctx, "resume_secret", func() string {
-		k := make([]byte, 32)
-		_, _ = rand.Read(k)
-		return hex.EncodeToString(k)
-	})
+	resumeSecret, err := secretSetting(ctx, b.accounts, "resume_secret")
 	if err != nil {
-		_ = b.close()
-		return nil, fmt.Errorf("streamchat: resume secret: %w", err)
-	}
-	if s.dummyHash, err = bcrypt.GenerateFromPassword([]byte(uuid.NewString()), cfg.bcryptCost); err != nil {
-		_ = b.close()
-		return nil, fmt.Errorf("streamchat: bcrypt: %w", err)
-	}
-	if err := s.seedRooms(ctx); err != nil {
 		_ = b.close()
 		return nil, err
 	}
@@ -131,8 +107,8 @@ func newServer(ctx context.Context, cfg config, d deps) (*server, error) {
 		// A client that resumes on another node gets its session handed over.
 		HandoverTimeout:  handover(b.shared && resume > 0, 2*time.Second),
 		ShutdownHandover: handover(b.shared && resume > 0, 5*time.Second),
-		ICE:          signaling.ICEConfig{URLs: cfg.iceServers},
-		Limits:       signaling.Limits{MaxMessageBytes: cfg.maxMessageBytes},
+		ICE:              signaling.ICEConfig{URLs: cfg.iceServers},
+		Limits:           signaling.Limits{MaxMessageBytes: cfg.maxMessageBytes},
 	})
 	online := &onlineLater{}
 	// Hook order is wire order at session start: chat subscribes the session to its rooms,
@@ -202,6 +178,41 @@ func newServer(ctx context.Context, cfg config, d deps) (*server, error) {
 	}
 	s.handler = mux
 	return s, nil
+}
+
+// prepare sets up what the API needs from the database: the token secret (generated once and
+// kept there unless -jwt-secret is given, so that every node and restart accepts the tokens),
+// the login timing decoy and the seeded rooms.
+func (s *server) prepare(ctx context.Context) error {
+	secret := s.cfg.jwtSecret
+	if secret == "" {
+		v, err := secretSetting(ctx, s.b.accounts, "jwt_secret")
+		if err != nil {
+			return err
+		}
+		secret = v
+	}
+	s.tokens = newTokens([]byte(secret), s.cfg.accessTTL, s.cfg.refreshTTL, s.clock, s.b.accounts)
+	var err error
+	if s.dummyHash, err = bcrypt.GenerateFromPassword([]byte(uuid.NewString()), s.cfg.bcryptCost); err != nil {
+		return fmt.Errorf("streamchat: bcrypt: %w", err)
+	}
+	return s.seedRooms(ctx)
+}
+
+// secretSetting returns a random secret that the database keeps under name, so that all nodes
+// and restarts share it. The resume-token secret is one too: with resume on (for Huddle's own
+// clients) every node accepts every node's resume tokens.
+func secretSetting(ctx context.Context, st *accounts.Store, name string) (string, error) {
+	v, err := st.Setting(ctx, name, func() string {
+		k := make([]byte, 32)
+		_, _ = rand.Read(k) // never fails (crypto/rand)
+		return hex.EncodeToString(k)
+	})
+	if err != nil {
+		return "", fmt.Errorf("streamchat: %s: %w", name, err)
+	}
+	return v, nil
 }
 
 func handover(on bool, d time.Duration) time.Duration {
