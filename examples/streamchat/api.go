@@ -207,17 +207,16 @@ func (s *server) userDetails(w http.ResponseWriter, r *http.Request, p principal
 }
 
 // deleteUser deletes the caller's own account (another id is 403): its memberships, its tokens
-// (every access token of it is refused from now on), and its live sockets on this node.
+// (every access token of it is refused from now on, as its user is gone), and its live sockets
+// on this node. Its messages stay in their rooms' history.
 func (s *server) deleteUser(w http.ResponseWriter, r *http.Request, p principal) {
 	if r.PathValue("id") != p.user.ID {
 		writeError(w, http.StatusForbidden, "Forbidden resource")
 		return
 	}
+	// Memberships first: a failure then leaves an account that can retry, never a deleted
+	// user still listed in rooms.
 	ctx := r.Context()
-	if err := s.b.accounts.DeleteUser(ctx, p.user.ID); err != nil {
-		s.failed(w, r, err)
-		return
-	}
 	rooms, err := s.b.chat.Rooms(ctx, p.user.ID)
 	if err != nil {
 		s.failed(w, r, err)
@@ -228,6 +227,10 @@ func (s *server) deleteUser(w http.ResponseWriter, r *http.Request, p principal)
 			s.failed(w, r, err)
 			return
 		}
+	}
+	if err := s.b.accounts.DeleteUser(ctx, p.user.ID); err != nil {
+		s.failed(w, r, err)
+		return
 	}
 	for _, sess := range s.node.LocalSessions(p.user.ID) {
 		sess.Close(signaling.StatusPolicyViolation, "account deleted")
@@ -309,8 +312,9 @@ func (s *server) open(w http.ResponseWriter, r *http.Request, p principal, roomI
 		}
 	}
 	err = s.join(r.Context(), signaling.User{ID: p.user.ID, Username: p.user.Username}, roomID)
-	if signaling.ErrorCode(err) == signaling.CodeForbidden {
-		writeError(w, http.StatusForbidden, err.(*signaling.Error).Message)
+	var refused *signaling.Error
+	if errors.As(err, &refused) && refused.Code == signaling.CodeForbidden {
+		writeError(w, http.StatusForbidden, refused.Message)
 		return accounts.Room{}, false
 	}
 	if err != nil {
