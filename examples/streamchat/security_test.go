@@ -213,9 +213,11 @@ func TestDeletedUser(t *testing.T) {
 	ts.openRoom(t, alice, general)
 	ts.openRoom(t, bob, general)
 	as := ts.connect(t, alice)
+	code, body := ts.call(t, "POST", "/api/message/create", alice.Access, map[string]string{"roomId": general, "content": "bye"})
+	is.Equal(code, http.StatusCreated)
 
 	// Only one's own account can be deleted.
-	code, body := ts.call(t, "DELETE", "/api/user/"+bob.ID, alice.Access, nil)
+	code, body = ts.call(t, "DELETE", "/api/user/"+bob.ID, alice.Access, nil)
 	checkAPIError(t, code, body, http.StatusForbidden)
 	code, _ = ts.call(t, "GET", "/api/auth/userDetails", bob.Access, nil)
 	is.Equal(code, http.StatusOK) // bob is still there
@@ -247,11 +249,13 @@ func TestDeletedUser(t *testing.T) {
 	code, _ = ts.login(t, "alice", alice.Password)
 	is.Equal(code, http.StatusUnauthorized)
 
-	// Nothing else changed: the room, its history, bob's membership; alice is no member.
+	// Nothing else changed: the room, its history (her message stays), bob's membership; alice
+	// is no member.
 	room, hist := ts.openRoom(t, bob, general)
 	is.Equal(len(room.Users), 1)
 	is.Equal(room.Users[0]["id"], bob.ID)
-	is.Equal(len(hist), 0)
+	is.Equal(len(hist), 1)
+	checkMessage(t, hist[0], general, "bye", alice)
 }
 
 // TestOtherUsersRoom: under the open-a-room rule every group room is anyone's to open (the app's
