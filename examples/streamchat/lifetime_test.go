@@ -92,3 +92,39 @@ func TestResumeWindowFlag(t *testing.T) {
 		is.New(t).Equal(decode[map[string]any](t, s.pending[0].Payload)["resumeWindowMs"], tc.ms)
 	}
 }
+
+// TestResumeWindowCountsOnline: with -resume-window on, a dropped session waits for its resume,
+// and its user counts as online meanwhile, in onlineUsers too (so the app would offer to it).
+// That is why resume is off by default here.
+func TestResumeWindowCountsOnline(t *testing.T) {
+	is := is.New(t)
+	ts := startServer(t, []string{"-rooms", "General", "-resume-window", "1m"}, nil)
+	alice, bob := ts.register(t, "alice"), ts.register(t, "bob")
+	_, body := ts.call(t, "GET", "/api/room/all", alice.Access, nil)
+	general := decode[[]wireRoom](t, body)[0].ID
+	ts.openRoom(t, alice, general)
+	ts.openRoom(t, bob, general)
+	as, bs := ts.connect(t, alice), ts.connect(t, bob)
+	as.send("start_meeting", map[string]any{"roomId": general})
+	bs.expect("meeting_invitation")
+	bs.send("join_meeting", map[string]any{"roomId": general, "hostId": alice.ID})
+	as.expect("meeting_user_joined")
+
+	bs.close(websocket.StatusGoingAway)
+	// Wait until the server has seen the drop: bob's participant has no connected session.
+	deadline := time.Now().Add(wait)
+	for {
+		m, err := ts.b.meetingStore.Get(t.Context(), general)
+		is.NoErr(err)
+		if p := m.Participant(bob.ID); p != nil && len(p.Sessions) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not see bob's drop")
+		}
+		time.Sleep(10 * time.Millisecond) // polling the store, bounded by the deadline
+	}
+	as.send("get_room_info", map[string]any{"roomId": general})
+	info := checkMeeting(t, as.expect("room_info_response").Payload, general, "active", alice)
+	is.True(sameSet(info.OnlineUsers, []string{alice.ID, bob.ID})) // bob's closed tab counts
+}
