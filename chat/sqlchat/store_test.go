@@ -311,3 +311,7 @@ func TestBadConfiguration(t *testing.T) {
 	is.True(err != nil) // a malformed URL fails at open
 	t.Logf("malformed: %v", err)
 }
+
+func signalingUser(i int) signaling.User {
+	return signaling.User{ID: fmt.Sprint("u", i), Username: fmt.Sprint("U", i)}
+}
