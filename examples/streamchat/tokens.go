@@ -25,6 +25,10 @@ type claims struct {
 	jwt.RegisteredClaims
 }
 
+// clockSkew is how far the clocks of the nodes sharing the token secret may disagree: a token
+// minted by a node that is ahead is not refused as issued in the future.
+const clockSkew = 5 * time.Second
+
 // tokens mints and checks access tokens (HS256 JWTs) and refresh tokens (opaque, stored hashed).
 type tokens struct {
 	secret     []byte
@@ -42,6 +46,7 @@ func newTokens(secret []byte, accessTTL, refreshTTL time.Duration, c clock.Clock
 			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
+			jwt.WithLeeway(clockSkew),
 			jwt.WithTimeFunc(c.Now),
 		),
 	}
