@@ -13,6 +13,7 @@ import (
 	"github.com/huddle-go/huddle/examples/streamchat/accounts"
 	"github.com/huddle-go/huddle/meeting"
 	"github.com/huddle-go/huddle/meeting/redismeeting"
+	"github.com/huddle-go/huddle/meeting/sqlmeeting"
 	"github.com/huddle-go/huddle/presence"
 	"github.com/huddle-go/huddle/presence/redispresence"
 	"github.com/huddle-go/huddle/signaling"
@@ -36,7 +37,10 @@ type backends struct {
 	presenceStore presence.Store
 	meetingStore  meeting.Store
 	shared        bool // several nodes may share these backends
-	closers       []func() error
+	// recoverMeetings: the meetings are in a durable store of this node alone (sqlmeeting), so
+	// meeting.Service.Recover must run at start.
+	recoverMeetings bool
+	closers         []func() error
 }
 
 func (b *backends) close() error {
@@ -81,6 +85,15 @@ func newBackends(ctx context.Context, cfg config, c clock.Clock, log *slog.Logge
 		b.broker = signaling.NewMemoryBroker()
 		b.presenceStore = presence.NewMemoryStore()
 		b.meetingStore = meeting.NewMemoryStore()
+		if d == accounts.SQLite {
+			// One node on a file: its meetings survive a restart too.
+			ms, err := sqlmeeting.New(ctx, b.db)
+			if err != nil {
+				_ = b.close()
+				return nil, fmt.Errorf("streamchat: -data %s: meetings: %w", cfg.data, err)
+			}
+			b.meetingStore, b.recoverMeetings = ms, true
+		}
 		return b, nil
 	}
 	ropts, err := redis.ParseURL(cfg.redisURL)

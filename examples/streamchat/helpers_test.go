@@ -45,6 +45,8 @@ type testServer struct {
 	URL  string
 	WS   string
 	logs *logBuffer
+	// stop shuts the server down as the command does (sockets get 1012); idempotent.
+	stop func()
 }
 
 // startServer runs the server with flags args (a fresh SQLite file unless -data or -postgres is
@@ -66,15 +68,17 @@ func startServer(t testing.TB, args []string, c clock.Clock) *testServer {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv.handler)
-	t.Cleanup(func() {
-		hs.CloseClientConnections()
+	ts := &testServer{server: srv, URL: hs.URL, WS: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", logs: logs}
+	ts.stop = sync.OnceFunc(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
 		_ = srv.node.Shutdown(ctx)
+		hs.CloseClientConnections()
 		hs.Close()
 		srv.close()
 	})
-	return &testServer{server: srv, URL: hs.URL, WS: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", logs: logs}
+	t.Cleanup(ts.stop)
+	return ts
 }
 
 // call makes an HTTP request the way the app's HttpClient does, and decodes a JSON answer.

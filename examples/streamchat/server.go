@@ -152,6 +152,14 @@ func newServer(ctx context.Context, cfg config, d deps) (*server, error) {
 		},
 	})
 	online.t = s.presence
+	if b.recoverMeetings {
+		// What the previous process left (bound sessions, deadlines that ran out while it was
+		// down) is settled now.
+		if err := s.meetings.Recover(ctx); err != nil {
+			s.close()
+			return nil, fmt.Errorf("streamchat: recovering the stored meetings: %w", err)
+		}
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", ws.Handler(s.node, &ws.Options{
