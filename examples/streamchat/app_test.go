@@ -142,7 +142,9 @@ func handshake(t *testing.T, room string, offerer *account, os *appSocket, joine
 	if !strings.Contains(str(got.SDP), "offer from "+offerer.Username) {
 		t.Fatalf("offer sdp not relayed verbatim: %q", str(got.SDP))
 	}
-	js.send("video-signal", sig("answer", room, joiner, offerer))
+	answer := sig("answer", room, joiner, offerer)
+	answer["senderId"] = "someone-else" // the server stamps the real sender
+	js.send("video-signal", answer)
 	checkSignal(t, os.expect("video-signal").Payload, "answer", room, joiner, offerer)
 	os.send("video-signal", sig("candidate", room, offerer, joiner))
 	c := checkSignal(t, js.expect("video-signal").Payload, "candidate", room, offerer, joiner)
