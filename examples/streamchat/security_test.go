@@ -271,7 +271,8 @@ func TestOtherUsersRoom(t *testing.T) {
 	is.Equal(dm.Name, "alice-bob")
 	code, body = ts.call(t, "POST", "/api/room/create", carol.Access, map[string]any{"name": "alice-bob"})
 	checkAPIError(t, code, body, http.StatusConflict) // names are unique; nothing is created
-	bs := ts.connect(t, bob)                          // bob is a member from the start: he gets alice's message live
+	// bob is a member from the start: he gets alice's message live.
+	bs := ts.connect(t, bob)
 	code, _ = ts.call(t, "POST", "/api/message/create", alice.Access, map[string]string{"roomId": dm.ID, "content": "just us"})
 	is.Equal(code, http.StatusCreated)
 	checkMessage(t, bs.expect("message").Payload, dm.ID, "just us", alice)
