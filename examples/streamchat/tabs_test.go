@@ -119,3 +119,30 @@ func TestMeetingLink(t *testing.T) {
 	is.NoErr(err)
 	is.True(!member)
 }
+
+// TestSendJoins: sending to a group room over the socket makes the sender a member, so that the
+// room's messages reach it from then on; a room that does not exist is not_found.
+func TestSendJoins(t *testing.T) {
+	is := is.New(t)
+	ts := startServer(t, []string{"-rooms", "General"}, nil)
+	alice, dave := ts.register(t, "alice"), ts.register(t, "dave")
+	_, body := ts.call(t, "GET", "/api/room/all", alice.Access, nil)
+	general := decode[[]wireRoom](t, body)[0].ID
+	ts.openRoom(t, alice, general)
+	as, ds := ts.connect(t, alice), ts.connect(t, dave)
+
+	ds.send("message", map[string]any{"roomId": general, "content": "hi, new here"})
+	checkMessage(t, as.expect("message").Payload, general, "hi, new here", dave)
+	checkMessage(t, ds.expect("message").Payload, general, "hi, new here", dave)
+	as.send("message", map[string]any{"roomId": general, "content": "welcome"})
+	checkMessage(t, ds.expect("message").Payload, general, "welcome", alice) // dave is a member now
+	as.expect("message")
+
+	ds.send("message", map[string]any{"roomId": "no-such-room", "content": "hello?"})
+	ds.sync()
+	errs := ds.takeErrors()
+	is.Equal(len(errs), 1)
+	is.Equal(decode[map[string]any](t, errs[0].Payload)["code"], "not_found")
+	_, hist := ts.openRoom(t, alice, general)
+	is.Equal(len(hist), 2)
+}
