@@ -53,6 +53,11 @@ type Options struct {
 	Clock clock.Clock
 	// MaxBatch bounds the appends committed in one transaction. Default: DefaultMaxBatch.
 	MaxBatch int
+	// CacheMembership keeps IsMember answers in memory, which the chat Service asks for every
+	// message. Only for a Store that is the only writer of its database's memberships (one
+	// process on a SQLite file: OpenSQLite sets it); several nodes on one PostgreSQL database
+	// must leave it off. Default: off.
+	CacheMembership bool
 	// Logger receives the store's logs (a failed batch retried one by one, failed cleanups).
 	// Default: silent.
 	Logger *slog.Logger
@@ -75,7 +80,9 @@ type Store struct {
 	batch   int
 	log     *slog.Logger
 	q       queries
-	stmts   stmtCache // the writer's
+	stmts   stmtCache            // the writer's
+	prep    map[string]*sql.Stmt // the read and membership queries, prepared at New
+	members *memberCache         // with Options.CacheMembership
 
 	reqs      chan *appendReq // unbuffered: a send waits for the writer
 	stop      chan struct{}   // closed by Close
@@ -119,6 +126,17 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts *Options) (*Store, err
 		return nil, fmt.Errorf("sqlchat: migrate: %w: %w", signaling.ErrUnavailable, err)
 	}
 	q := newQueries(d)
+	prep := map[string]*sql.Stmt{}
+	for _, text := range []string{q.seqOf, q.before, q.after, q.join, q.leave, q.isMember, q.members, q.roomsOf} {
+		st, err := db.PrepareContext(ctx, text)
+		if err != nil {
+			for _, st := range prep {
+				_ = st.Close()
+			}
+			return nil, unavailable("prepare", err)
+		}
+		prep[text] = st
+	}
 	wctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
 		db:      db,
@@ -128,11 +146,15 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts *Options) (*Store, err
 		batch:   o.MaxBatch,
 		log:     o.Logger,
 		q:       q,
+		prep:    prep,
 		reqs:    make(chan *appendReq),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		ctx:     wctx,
 		cancel:  cancel,
+	}
+	if o.CacheMembership {
+		s.members = newMemberCache()
 	}
 	go s.writer()
 	return s, nil
@@ -161,6 +183,9 @@ func (s *Store) Close() error {
 		close(s.stop)
 		<-s.done
 		s.stmts.close()
+		for _, st := range s.prep {
+			_ = st.Close()
+		}
 		s.cancel()
 		if s.ownsDB {
 			err = s.db.Close()
