@@ -2,8 +2,6 @@ package sqlchat
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -141,55 +139,12 @@ func (s *Store) tryBatch(batch []*appendReq, now time.Time) ([]appendRes, error)
 			}
 		}
 	}
-	claim, insert := tx.StmtContext(ctx, s.claim), tx.StmtContext(ctx, s.insert)
-	out := make([]appendRes, len(batch))
-	for i, r := range batch {
-		m, existing, err := s.appendTx(ctx, tx, claim, insert, r.m, now)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = appendRes{m: m, existing: existing}
+	out, err := s.appendBatchTx(ctx, tx, batch, now)
+	if err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, unavailable("append: commit", err)
 	}
 	return out, nil
-}
-
-// appendTx appends m within tx.
-func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, claim, insert *sql.Stmt, m chat.Message, now time.Time) (chat.Message, bool, error) {
-	if m.ClientMsgID != "" {
-		var got string
-		err := claim.QueryRowContext(ctx, m.Sender.ID, m.ClientMsgID, m.ID, now.UnixNano(),
-			now.Add(-s.window).UnixNano()).Scan(&got)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			// Remembered within the window: the earlier message answers.
-			earlier, err := scanMessage(tx.QueryRowContext(ctx, s.q.claimed, m.Sender.ID, m.ClientMsgID))
-			if err == nil {
-				return earlier, true, nil
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return chat.Message{}, false, unavailable("append: earlier message", err)
-			}
-			return chat.Message{}, false, fmt.Errorf("sqlchat: append: client message id %q of %q names no stored message", m.ClientMsgID, m.Sender.ID)
-		case err != nil:
-			return chat.Message{}, false, unavailable("append: client message id", err)
-		}
-	}
-	res, err := insert.ExecContext(ctx, m.ID, m.RoomID, m.Content, m.Sender.ID, m.Sender.Username,
-		nanos(m.CreatedAt), nanos(m.UpdatedAt), m.ClientMsgID)
-	if err != nil {
-		return chat.Message{}, false, unavailable("append", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return chat.Message{}, false, unavailable("append", err)
-	} else if n == 0 {
-		stored, err := scanMessage(tx.QueryRowContext(ctx, s.q.byID, m.ID))
-		if err != nil {
-			return chat.Message{}, false, unavailable("append: stored message", err)
-		}
-		return stored, true, nil
-	}
-	return m, false, nil
 }
