@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -54,29 +55,42 @@ func (b *backends) close() error {
 }
 
 // openChatStore opens the SQLite file, or PostgreSQL with -postgres, as the chat store of
-// messages and membership; the accounts share its database.
-func openChatStore(ctx context.Context, cfg config, c clock.Clock, log *slog.Logger) (*sqlchat.Store, accounts.Dialect, error) {
+// messages and membership; the accounts share its database. close closes the store and the
+// database.
+func openChatStore(ctx context.Context, cfg config, c clock.Clock, log *slog.Logger) (st *sqlchat.Store, d accounts.Dialect, close func() error, err error) {
 	opts := sqlchat.Options{Clock: c, Logger: log}
-	if cfg.postgres != "" {
-		st, err := sqlchat.OpenPostgres(ctx, cfg.postgres, &opts)
-		if err != nil {
-			return nil, "", fmt.Errorf("streamchat: -postgres: %w", err)
+	switch {
+	case cfg.postgres != "":
+		if st, err = sqlchat.OpenPostgres(ctx, cfg.postgres, &opts); err != nil {
+			return nil, "", nil, fmt.Errorf("streamchat: -postgres: %w", err)
 		}
-		return st, accounts.Postgres, nil
+		return st, accounts.Postgres, st.Close, nil
+	case cfg.redisURL == "":
+		// The only process on the file: the store may cache membership answers.
+		if st, err = sqlchat.OpenSQLite(ctx, cfg.data, &sqlchat.SQLiteOptions{Options: opts}); err != nil {
+			return nil, "", nil, fmt.Errorf("streamchat: -data %s: %w", cfg.data, err)
+		}
+		return st, accounts.SQLite, st.Close, nil
 	}
-	st, err := sqlchat.OpenSQLite(ctx, cfg.data, &sqlchat.SQLiteOptions{Options: opts})
+	// Several processes (-redis) on one file: no membership cache, since another node may
+	// change a membership.
+	db, err := sqlchat.OpenSQLiteDB(ctx, cfg.data, "")
 	if err != nil {
-		return nil, "", fmt.Errorf("streamchat: -data %s: %w", cfg.data, err)
+		return nil, "", nil, fmt.Errorf("streamchat: -data %s: %w", cfg.data, err)
 	}
-	return st, accounts.SQLite, nil
+	if st, err = sqlchat.New(ctx, db, sqlchat.SQLite, &opts); err != nil {
+		_ = db.Close()
+		return nil, "", nil, fmt.Errorf("streamchat: -data %s: %w", cfg.data, err)
+	}
+	return st, accounts.SQLite, func() error { return errors.Join(st.Close(), db.Close()) }, nil
 }
 
 func newBackends(ctx context.Context, cfg config, c clock.Clock, log *slog.Logger) (*backends, error) {
-	cs, d, err := openChatStore(ctx, cfg, c, log)
+	cs, d, closeChat, err := openChatStore(ctx, cfg, c, log)
 	if err != nil {
 		return nil, err
 	}
-	b := &backends{db: cs.DB(), dialect: d, chat: cs, closers: []func() error{cs.Close}}
+	b := &backends{db: cs.DB(), dialect: d, chat: cs, closers: []func() error{closeChat}}
 	if b.accounts, err = accounts.Open(ctx, b.db, d); err != nil {
 		_ = b.close()
 		return nil, fmt.Errorf("streamchat: %w", err)

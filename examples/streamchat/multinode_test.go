@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/huddle-go/huddle/internal/pgtest"
@@ -55,4 +56,32 @@ func TestTwoNodes(t *testing.T) {
 	as.send("stop_meeting", map[string]any{"roomId": general})
 	bs.expect("meeting_ended")
 	checkMeeting(t, bs.expect("meeting_invitation").Payload, general, "inactive", alice)
+}
+
+// TestTwoNodesOneFile: two nodes on one SQLite file (and one Redis) see each other's
+// membership changes at once: nothing of it is cached in a process.
+func TestTwoNodesOneFile(t *testing.T) {
+	is := is.New(t)
+	rs := redistest.Start(t)
+	data := filepath.Join(t.TempDir(), "shared.db")
+	flags := func(id string) []string {
+		return []string{"-data", data, "-redis", "redis://" + rs.Addr + "/0", "-node-id", id, "-rooms", "General"}
+	}
+	a := startServer(t, flags("a"), nil)
+	b := startServer(t, flags("b"), nil)
+	alice := a.register(t, "alice")
+	_, body := b.call(t, "GET", "/api/room/all", alice.Access, nil)
+	general := decode[[]wireRoom](t, body)[0].ID
+	as := b.connect(t, alice)
+
+	as.send("get_history", map[string]any{"roomId": general}) // not a member yet: refused on b
+	as.sync()
+	errs := as.takeErrors()
+	is.Equal(len(errs), 1)
+	is.Equal(decode[map[string]any](t, errs[0].Payload)["code"], "forbidden")
+
+	a.openRoom(t, alice, general) // joins through node a
+	as.send("get_history", map[string]any{"roomId": general})
+	h := decode[map[string]any](t, as.expect("history").Payload)
+	is.Equal(h["roomId"], general) // node b knows at once
 }
