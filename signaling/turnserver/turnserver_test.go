@@ -44,11 +44,14 @@ func listen(t *testing.T, o *turnserver.Options) *turnserver.Server {
 type allocation struct {
 	client *turn.Client
 	relay  net.PacketConn
+	conn   net.PacketConn // the client's socket to the server
 }
 
+// close deallocates and ends the client's goroutines.
 func (a *allocation) close() {
 	_ = a.relay.Close()
 	a.client.Close()
+	_ = a.conn.Close()
 }
 
 // allocate authenticates with username and password and asks for a UDP relay, over network
@@ -90,8 +93,8 @@ func allocate(t *testing.T, srv *turnserver.Server, network, username, password 
 		_ = conn.Close()
 		return nil, err
 	}
-	a := &allocation{client: client, relay: relay}
-	t.Cleanup(func() { a.close(); _ = conn.Close() })
+	a := &allocation{client: client, relay: relay, conn: conn}
+	t.Cleanup(a.close)
 	return a, nil
 }
 
@@ -199,9 +202,10 @@ func TestRelayAndStats(t *testing.T) {
 			is.NoErr(err)
 			is.Equal(string(buf[:n]), "hello client")
 
-			st := srv.Stats()
-			is.Equal(st.RelayedToPeers, int64(len("hello peer")))
-			is.Equal(st.RelayedToClients, int64(len("hello client")))
+			// The counters follow the socket calls, so wait for them rather than race them.
+			st := waitStats(t, srv, "relayed bytes counted", func(s turnserver.Stats) bool {
+				return s.RelayedToPeers == int64(len("hello peer")) && s.RelayedToClients == int64(len("hello client"))
+			})
 			is.Equal(st.AllocationsTotal, int64(1))
 
 			a.close() // deallocates (a refresh with lifetime 0)
