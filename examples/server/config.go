@@ -20,6 +20,7 @@ type config struct {
 	allowedOrigins  []string
 	iceServers      []string
 	turnSecret      string
+	turn            turnConfig // the embedded TURN server (turn.go)
 	logFormat       string
 	logLevel        string
 	resumeWindow    time.Duration
@@ -67,6 +68,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.DurationVar(&c.emptyTimeout, "empty-timeout", 60*time.Second, "how long an empty meeting lives")
 	fs.IntVar(&c.maxParticipants, "max-participants", 8, "participants per meeting (a mesh grows as n²)")
 	fs.StringVar(&c.meetingLinkBase, "meeting-link-base", "/?meeting=", "prefix of meetingLink in invitations; the browser client opens /?meeting=<roomId>")
+	c.turn.addFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: huddle-server [flags]\n\nEvery flag can also be set by its environment twin, e.g. -jwt-secret by %s.\n\n", envName("jwt-secret"))
 		fs.PrintDefaults()
@@ -130,7 +132,7 @@ func (c config) validate() error {
 	if c.maxParticipants < 2 {
 		return fmt.Errorf("huddle: -max-participants %d: want at least 2", c.maxParticipants)
 	}
-	return nil
+	return c.turn.validate(c.turnSecret)
 }
 
 func isLoopback(addr string) bool {

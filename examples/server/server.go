@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/huddle-go/huddle/presence"
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/huddle-go/huddle/signaling/jwtauth"
+	"github.com/huddle-go/huddle/signaling/turnserver"
 	"github.com/huddle-go/huddle/signaling/ws"
 )
 
@@ -35,6 +37,7 @@ type server struct {
 	chat     *chat.Service
 	presence *presence.Tracker
 	meetings *meeting.Service
+	turn     *turnserver.Server // nil without -turn-listen
 	handler  http.Handler
 	closers  []func() error
 }
@@ -74,6 +77,15 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 		return nil, err
 	}
 	s.closers = append(s.closers, backends.close)
+	if s.turn, err = startTURN(cfg, log); err != nil {
+		_ = backends.close()
+		return nil, err
+	}
+	iceURLs := cfg.iceServers
+	if s.turn != nil {
+		s.closers = append(s.closers, s.turn.Close)
+		iceURLs = append(slices.Clip(iceURLs), s.turn.URLs()...) // clients get its URLs and credentials
+	}
 	s.node = signaling.NewNode(&signaling.NodeOptions{
 		ID:           nodeID,
 		Codec:        codec,
@@ -81,7 +93,7 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 		Logger:       log,
 		ResumeWindow: cfg.resumeWindow,
 		ResumeSecret: backends.resumeSecret,
-		ICE:          signaling.ICEConfig{URLs: cfg.iceServers, TURNSecret: cfg.turnSecret},
+		ICE:          signaling.ICEConfig{URLs: iceURLs, TURNSecret: cfg.turnSecret},
 		// With shared backends a client may come back on another node: hand its session over.
 		HandoverTimeout:  handover(backends.shared, 2*time.Second),
 		ShutdownHandover: handover(backends.shared, 5*time.Second),
@@ -143,9 +155,9 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "node": s.node.ID(), "sessions": s.node.Stats().Sessions})
 	})
 	mux.HandleFunc("GET /api/config", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"auth": mode, "codec": cfg.codec})
+		writeJSON(w, http.StatusOK, map[string]any{"auth": mode, "codec": cfg.codec, "iceTransportPolicy": cfg.turn.iceTransportPolicy})
 	})
-	mux.Handle("GET /metrics", metricsHandler(s.node))
+	mux.Handle("GET /metrics", metricsHandler(s.node, turnCollectors(s.turn)...))
 	web, _ := fs.Sub(webFS, "web")
 	mux.Handle("GET /", http.FileServerFS(web))
 	s.handler = mux

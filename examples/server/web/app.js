@@ -811,7 +811,7 @@ function signIn(auth) {
   const old = client;
   client = null;
   old?.disconnect({ forget: false });
-  client = new HuddleClient();
+  client = new HuddleClient({ iceTransportPolicy: state.iceTransportPolicy });
   wire(client);
   client.connect(auth.token ? { token: auth.token } : { user: auth.user, name: auth.name });
 }
@@ -844,6 +844,8 @@ async function loadConfig() {
     const res = await fetch('/api/config', { cache: 'no-store' });
     const cfg = await res.json();
     state.mode = cfg.auth === 'jwt' ? 'jwt' : 'dev';
+    state.iceTransportPolicy = cfg.iceTransportPolicy || 'all';
+    if (client) client.iceTransportPolicy = state.iceTransportPolicy; // signed in before the config came
   } catch (e) {
     console.warn('huddle: /api/config unavailable; offering both sign-in methods', e);
     state.mode = 'any';

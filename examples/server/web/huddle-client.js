@@ -61,9 +61,10 @@ function identityOf(auth) {
  * local_stream, media_error, meeting_closed, host_status, peer_state.
  */
 export class HuddleClient extends EventTarget {
-  constructor({ url = defaultUrl(), storage = globalThis.sessionStorage, timeoutMs = REQUEST_TIMEOUT_MS } = {}) {
+  constructor({ url = defaultUrl(), storage = globalThis.sessionStorage, timeoutMs = REQUEST_TIMEOUT_MS, iceTransportPolicy = 'all' } = {}) {
     super();
     this.url = url;
+    this.iceTransportPolicy = iceTransportPolicy; // 'relay': TURN only (RTCConfiguration.iceTransportPolicy)
     this.storage = storage;
     this.timeoutMs = timeoutMs;
     this.state = 'idle'; // idle | connecting | open | ready | reconnecting | closed
@@ -692,7 +693,7 @@ export class Mesh {
   // ---- peer connections ---------------------------------------------------------------------
 
   _createPeer(userId, user) {
-    const pc = new RTCPeerConnection({ iceServers: this.client.iceServers });
+    const pc = new RTCPeerConnection({ iceServers: this.client.iceServers, iceTransportPolicy: this.client.iceTransportPolicy });
     const peer = {
       userId, user, pc,
       polite: String(this.me) < String(userId),
