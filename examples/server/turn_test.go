@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/huddle-go/huddle/meeting/peer"
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/matryer/is"
@@ -194,4 +195,64 @@ func TestRelayedCallOnLoopback(t *testing.T) {
 	is.True(m["huddle_turn_relayed_to_peers_bytes_total"] > 0)   // the call went through it
 	is.True(m["huddle_turn_relayed_to_clients_bytes_total"] > 0) // both ways
 	is.Equal(m["huddle_turn_auth_failures_total"], 0.0)          // the session's credentials were accepted
+}
+
+// turnPairsJS defines __turnPairs(): for each open connection of the page, the candidate
+// types and addresses of its selected pair ("relay 127.0.0.1:50000 <-> relay …"), or "".
+const turnPairsJS = `(window.__turnPairs = async () => Promise.all(window.huddle.state.peerConnections()
+  .filter((pc) => pc.connectionState !== 'closed')
+  .map(async (pc) => {
+    const stats = await pc.getStats();
+    let pair = null;
+    stats.forEach((r) => { if (r.type === 'transport' && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId); });
+    const l = pair && stats.get(pair.localCandidateId), r = pair && stats.get(pair.remoteCandidateId);
+    return l && r ? l.candidateType + ' ' + l.address + ':' + l.port + ' <-> ' + r.candidateType + ' ' + r.address + ':' + r.port : '';
+  })), true)`
+
+// TestBrowserCallThroughTURN: with -ice-transport-policy relay the page gives its
+// RTCPeerConnections iceTransportPolicy "relay", so two Chromium tabs and a Pion bot can only
+// use the embedded TURN server: video decodes in both tabs, the bot receives a tab's audio, and
+// every browser connection's selected pair is relayed.
+func TestBrowserCallThroughTURN(t *testing.T) {
+	is := is.New(t)
+	ts := startTURNServer(t, "-ice-transport-policy", "relay")
+	b := newBrowser(t)
+	alice, bob := b.newPage("alice"), b.newPage("bob")
+	alice.signIn(ts.URL, "Alice")
+	bob.signIn(ts.URL, "Bob")
+	for _, p := range []*page{alice, bob} {
+		p.joinRoom("relayed")
+		is.Equal(eval[string](p, `window.huddle.client.iceTransportPolicy`), "relay") // taken from /api/config
+		is.True(eval[bool](p, turnPairsJS))
+	}
+	alice.startMeeting()
+	bob.do(chromedp.WaitVisible(chromedp.CSS("#invitation")), chromedp.Click(chromedp.CSS("#invitation-join")))
+	bob.waitInCall()
+	alice.waitVideoFrom("bob") // video decodes both ways, through the relay
+	bob.waitVideoFrom("alice")
+
+	bot, _ := relayPeer(t, ts, "bot", webrtc.ICETransportPolicyRelay, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := bot.Join(ctx, "relayed")
+	is.NoErr(err)                          // the bot joins the browsers' meeting
+	is.NoErr(bot.WaitRTP(ctx, "alice", 5)) // and receives Alice's media
+	pair, err := bot.SelectedCandidatePair("alice")
+	is.NoErr(err)
+	is.Equal(pair.Local.Typ, webrtc.ICECandidateTypeRelay) // the bot's side is relayed too
+	alice.waitJS("the bot's audio", `__huddleTest.inbound('audio').then((s) => s.packets > 0)`, browserWait)
+
+	for _, p := range []*page{alice, bob} {
+		p.waitJS("a selected pair on every connection", `__turnPairs().then((ps) => ps.length === 2 && ps.every((x) => x !== ''))`, browserWait)
+		pairs := eval[[]string](p, `__turnPairs()`)
+		for _, pr := range pairs {
+			is.True(strings.HasPrefix(pr, "relay ")) // the browser sends through its TURN allocation
+		}
+		t.Logf("%s: %v", p.name, pairs)
+	}
+	m := metrics(t, ts)
+	is.True(m["huddle_turn_allocations"] >= 3)                   // the tabs' and the bot's allocations
+	is.True(m["huddle_turn_relayed_to_peers_bytes_total"] > 1e5) // video went through the relay
+	is.Equal(alice.errorShown(), "")                             // no error shown
+	is.Equal(bob.errorShown(), "")
 }
