@@ -20,7 +20,7 @@ const secret = "s3cret"
 // wait bounds every wait on the server in these tests.
 const wait = 10 * time.Second
 
-func listen(t *testing.T, o *turnserver.Options) *turnserver.Server {
+func listen(t testing.TB, o *turnserver.Options) *turnserver.Server {
 	t.Helper()
 	if o == nil {
 		o = &turnserver.Options{}
@@ -56,7 +56,7 @@ func (a *allocation) close() {
 
 // allocate authenticates with username and password and asks for a UDP relay, over network
 // ("udp" or "tcp") to the server.
-func allocate(t *testing.T, srv *turnserver.Server, network, username, password string) (*allocation, error) {
+func allocate(t testing.TB, srv *turnserver.Server, network, username, password string) (*allocation, error) {
 	t.Helper()
 	var conn net.PacketConn
 	switch network {
