@@ -49,6 +49,11 @@ func (c turnConfig) validate(turnSecret string) error {
 	if c.publicIP != "" && net.ParseIP(c.publicIP) == nil {
 		return fmt.Errorf("huddle: -turn-public-ip %q: not an IP address", c.publicIP)
 	}
+	if host, _, err := net.SplitHostPort(c.listen); err == nil && c.publicIP == "" {
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			return fmt.Errorf("huddle: -turn-listen %q listens on all interfaces: set -turn-public-ip to the address clients reach this server at", c.listen)
+		}
+	}
 	return nil
 }
 

@@ -29,17 +29,20 @@ func TestTURNConfigRefusals(t *testing.T) {
 		name string
 		args []string
 		want string
+		env  map[string]string
 	}{
-		{"no secret", []string{"-dev-auth", "-turn-listen", "127.0.0.1:0"}, "needs -turn-secret"},
-		{"all interfaces without a public IP", []string{"-dev-auth", "-turn-secret", "k", "-turn-listen", "0.0.0.0:0"}, "needs Options.PublicIP"},
-		{"a bad public IP", []string{"-dev-auth", "-turn-secret", "k", "-turn-listen", "0.0.0.0:0", "-turn-public-ip", "example.org"}, "not an IP address"},
-		{"a bad port range", []string{"-dev-auth", "-turn-relay-ports", "60000-50000"}, "want MIN-MAX"},
-		{"a bad transport policy", []string{"-dev-auth", "-ice-transport-policy", "direct"}, "want all or relay"},
+		{"no secret", []string{"-dev-auth", "-turn-listen", "127.0.0.1:0"}, "needs -turn-secret", nil},
+		{"no secret, listen from the environment", []string{"-dev-auth"}, "needs -turn-secret", map[string]string{"HUDDLE_TURN_LISTEN": "127.0.0.1:0"}},
+		{"a bad port range from the environment", []string{"-dev-auth"}, "want MIN-MAX", map[string]string{"HUDDLE_TURN_RELAY_PORTS": "50000"}},
+		{"all interfaces without a public IP", []string{"-dev-auth", "-turn-secret", "k", "-turn-listen", "0.0.0.0:0"}, "set -turn-public-ip", nil},
+		{"a bad public IP", []string{"-dev-auth", "-turn-secret", "k", "-turn-listen", "0.0.0.0:0", "-turn-public-ip", "example.org"}, "not an IP address", nil},
+		{"a bad port range", []string{"-dev-auth", "-turn-relay-ports", "60000-50000"}, "want MIN-MAX", nil},
+		{"a bad transport policy", []string{"-dev-auth", "-ice-transport-policy", "direct"}, "want all or relay", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
-			err := run(context.Background(), tc.args, func(string) string { return "" }, io.Discard)
+			err := run(context.Background(), tc.args, func(k string) string { return tc.env[k] }, io.Discard)
 			is.True(err != nil)                             // the server refuses to start
 			is.True(strings.Contains(err.Error(), tc.want)) // with a message that says why
 		})
