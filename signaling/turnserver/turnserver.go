@@ -33,7 +33,7 @@ type Options struct {
 	// PublicIP is the address clients reach the server at; URLs and the relayed addresses
 	// handed to clients carry it. Behind a 1:1 NAT (a cloud VM) it is the public address, while
 	// the server listens on 0.0.0.0. Default: the IP of the listen address, which must then be
-	// a specific one.
+	// a specific one. Relays are UDP over IPv4, so it is an IPv4 address.
 	PublicIP net.IP
 	// RelayAddress is the local IP the relay sockets bind to. Default: the IP of the listen
 	// address (0.0.0.0 when that is unspecified).
@@ -159,6 +159,9 @@ func withDefaults(addr string, opts *Options) (Options, error) {
 			return o, fmt.Errorf("turnserver: listening on all interfaces (%q) needs Options.PublicIP, the address clients reach this server at", addr)
 		}
 		o.PublicIP = ip
+	}
+	if o.PublicIP.To4() == nil {
+		return o, fmt.Errorf("turnserver: public IP %s: want an IPv4 address (relays are UDP over IPv4)", o.PublicIP)
 	}
 	if o.RelayAddress == "" {
 		o.RelayAddress = "0.0.0.0"

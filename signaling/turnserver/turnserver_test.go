@@ -275,6 +275,7 @@ func TestListenRefusals(t *testing.T) {
 		{"no secret", "127.0.0.1:0", nil},
 		{"all interfaces without a public IP", "0.0.0.0:0", &turnserver.Options{Secret: "k"}},
 		{"a host name", "localhost:0", &turnserver.Options{Secret: "k"}},
+		{"an IPv6 public IP", "127.0.0.1:0", &turnserver.Options{Secret: "k", PublicIP: net.ParseIP("2001:db8::1")}},
 		{"an empty port range", "127.0.0.1:0", &turnserver.Options{Secret: "k", MinPort: 50001, MaxPort: 50000}},
 	}
 	for _, tc := range tests {
