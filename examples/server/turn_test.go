@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +20,7 @@ import (
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/matryer/is"
 	"github.com/pion/ice/v4"
+	"github.com/pion/turn/v4"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -258,4 +261,38 @@ func TestBrowserCallThroughTURN(t *testing.T) {
 	is.True(m["huddle_turn_relayed_to_peers_bytes_total"] > 1e5) // video went through the relay
 	is.Equal(alice.errorShown(), "")                             // no error shown
 	is.Equal(bob.errorShown(), "")
+}
+
+// TestShutdownClosesTURN: stopping the server closes the TURN server with its allocations, its
+// sockets and its goroutines.
+func TestShutdownClosesTURN(t *testing.T) {
+	is := is.New(t)
+	base := runtime.NumGoroutine()
+	ts := startTURNServer(t)
+	c := ts.dial(t, signaling.User{ID: "alice", Username: "Alice"}, "")
+	var session struct {
+		ICEServers []signaling.ICEServer `json:"iceServers"`
+	}
+	is.NoErr(json.Unmarshal(c.Expect("session", wait).Data, &session))
+	s := session.ICEServers[0]
+	addr := strings.TrimSuffix(strings.TrimPrefix(s.URLs[0], "turn:"), "?transport=udp")
+
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	is.NoErr(err)
+	client, err := turn.NewClient(&turn.ClientConfig{TURNServerAddr: addr, Conn: conn, Username: s.Username, Password: s.Credential})
+	is.NoErr(err)
+	is.NoErr(client.Listen())
+	relay, err := client.Allocate()
+	is.NoErr(err) // the session's credentials get an allocation
+	is.Equal(metrics(t, ts)["huddle_turn_allocations"], 1.0)
+
+	is.NoErr(ts.stop(t)) // a clean shutdown
+	c.ExpectClosed(wait)
+	_ = relay.Close()
+	client.Close()
+	_ = conn.Close()
+	again, err := net.ListenPacket("udp4", addr)
+	is.NoErr(err) // the TURN port is free again
+	_ = again.Close()
+	waitGoroutines(t, base)
 }
