@@ -42,8 +42,8 @@ func TestLeaveRoom(t *testing.T) {
 	settle(t, b)
 	none(t, a, "video-signal") // nor a sender
 
-	is.NoErr(e.svc.LeaveRoom(context.Background(), "r1", "bob"))  // again: nothing to do
-	is.NoErr(e.svc.LeaveRoom(context.Background(), "r2", "bob"))  // no meeting there
+	is.NoErr(e.svc.LeaveRoom(context.Background(), "r1", "bob"))   // again: nothing to do
+	is.NoErr(e.svc.LeaveRoom(context.Background(), "r2", "bob"))   // no meeting there
 	is.NoErr(e.svc.LeaveRoom(context.Background(), "r1", "alice")) // the host too
 	bindTo(t, c.Expect("meeting_user_left", wait), &ul)
 	is.Equal(ul.User, alice)
