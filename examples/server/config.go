@@ -8,6 +8,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/huddle-go/huddle/signaling/ws"
 )
 
 // config is the server's configuration, from flags and their HUDDLE_* environment twins.
@@ -33,6 +35,13 @@ type config struct {
 	emptyTimeout     time.Duration
 	maxParticipants  int
 	meetingLinkBase  string
+
+	// Abuse limits and room policy (README "Security").
+	rooms          string
+	trustedProxies int
+	maxConnsPerIP  int
+	upgradeRate    float64
+	upgradeBurst   int
 }
 
 var errHelp = flag.ErrHelp
@@ -67,6 +76,11 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.DurationVar(&c.emptyTimeout, "empty-timeout", 60*time.Second, "how long an empty meeting lives")
 	fs.IntVar(&c.maxParticipants, "max-participants", 8, "participants per meeting (a mesh grows as n²)")
 	fs.StringVar(&c.meetingLinkBase, "meeting-link-base", "/?meeting=", "prefix of meetingLink in invitations; the browser client opens /?meeting=<roomId>")
+	fs.StringVar(&c.rooms, "rooms", "open", "room policy: open (anyone joins any room) or members (only users a member adds with add_member, or the app, join)")
+	fs.IntVar(&c.trustedProxies, "trusted-proxies", 0, "reverse proxies in front that append to X-Forwarded-For; the per-IP limits count the address the outermost saw (0: ignore X-Forwarded-For)")
+	fs.IntVar(&c.maxConnsPerIP, "max-conns-per-ip", ws.DefaultMaxConnsPerIP, "open WebSocket connections per client IP (IPv6: per /64); more is HTTP 429 (-1: no limit)")
+	fs.Float64Var(&c.upgradeRate, "upgrade-rate", ws.DefaultUpgradeRate, "WebSocket upgrades per second per client IP, sustained; more is HTTP 429 (-1: no limit)")
+	fs.IntVar(&c.upgradeBurst, "upgrade-burst", ws.DefaultUpgradeBurst, "WebSocket upgrades per client IP at once")
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: huddle-server [flags]\n\nEvery flag can also be set by its environment twin, e.g. -jwt-secret by %s.\n\n", envName("jwt-secret"))
 		fs.PrintDefaults()
@@ -111,6 +125,14 @@ func (c config) validate() error {
 	}
 	if c.devAuth && !c.devAuthAnywhere && !isLoopback(c.addr) {
 		return fmt.Errorf("huddle: -dev-auth lets anyone claim any user, so it only listens on loopback; -addr %q is not loopback (use 127.0.0.1:PORT, or add -dev-auth-anywhere if you really mean it)", c.addr)
+	}
+	switch c.rooms {
+	case "open", "members":
+	default:
+		return fmt.Errorf("huddle: -rooms %q: want open or members", c.rooms)
+	}
+	if c.trustedProxies < 0 {
+		return fmt.Errorf("huddle: -trusted-proxies %d: want 0 or more", c.trustedProxies)
 	}
 	switch c.codec {
 	case "json", "json-payload":
