@@ -160,7 +160,15 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 	mux.HandleFunc("GET /api/config", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"auth": mode, "codec": cfg.codec})
 	})
-	mux.Handle("GET /metrics", metricsHandler(s.node, refused))
+	collectors := []prometheus.Collector{refused}
+	if ms, ok := backends.presenceStore.(*presence.MemoryStore); ok {
+		collectors = append(collectors,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "huddle_presence_offline_users", Help: "Offline users whose last-seen time the memory store keeps (bounded)."},
+				func() float64 { return float64(ms.Stats().Offline) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "huddle_presence_forgotten_users_total", Help: "Offline users the memory store forgot, over its bound."},
+				func() float64 { return float64(ms.Stats().Forgotten) }))
+	}
+	mux.Handle("GET /metrics", metricsHandler(s.node, collectors...))
 	web, _ := fs.Sub(webFS, "web")
 	mux.Handle("GET /", http.FileServerFS(web))
 	s.handler = mux
