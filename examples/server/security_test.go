@@ -86,7 +86,7 @@ func TestPerIPLimitsAndMetric(t *testing.T) {
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	is.True(strings.Contains(string(body), `huddle_ws_refused_total{reason="upgrade_rate"} 1`)) // counted
-	is.True(strings.Contains(string(body), "huddle_presence_offline_users "))                  // the memory store's bound is watched
+	is.True(strings.Contains(string(body), "huddle_presence_offline_users "))                   // the memory store's bound is watched
 }
 
 func expectCode(t *testing.T, c *signalingtest.Client, ref string) string {

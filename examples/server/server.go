@@ -102,7 +102,9 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 		Logger:          log,
 		Policy:          policy,
 		// Leaving a room leaves its meeting (s.meetings is set before any session runs).
-		OnLeave: func(ctx context.Context, roomID, userID string) error { return s.meetings.LeaveRoom(ctx, roomID, userID) },
+		OnLeave: func(ctx context.Context, roomID, userID string) error {
+			return s.meetings.LeaveRoom(ctx, roomID, userID)
+		},
 	})
 	s.meetings = meeting.New(s.node, &meeting.Options{
 		Store:            backends.meetingStore,
