@@ -61,7 +61,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.BoolVar(&c.devAuth, "dev-auth", false, "trust ?user=<id>&name=<name> (development only; loopback -addr only)")
 	fs.BoolVar(&c.devAuthAnywhere, "dev-auth-anywhere", false, "allow -dev-auth on a non-loopback -addr (anyone can claim any user)")
 	fs.StringVar(&c.codec, "codec", "json", "default codec: json ({event,data}) or json-payload ({event,payload}, the original web client's dialect)")
-	fs.StringVar(&origins, "allowed-origins", "", "comma-separated Origin host patterns allowed to open the WebSocket (default: same host)")
+	fs.StringVar(&origins, "allowed-origins", "", "comma-separated Origin host patterns allowed to open the WebSocket besides the server's own addresses (the listen address, localhost, 127.0.0.1)")
 	fs.StringVar(&ice, "ice-servers", "", "comma-separated STUN/TURN URLs for clients (stun:host:3478,turn:host:3478)")
 	fs.StringVar(&c.turnSecret, "turn-secret", "", "TURN REST secret: hand out time-limited TURN credentials in the session event")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
