@@ -58,7 +58,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.SetOutput(out)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HS256 secret for JWTs (claims sub, username, exp); tokens come as ?token= or Authorization: Bearer")
-	fs.BoolVar(&c.devAuth, "dev-auth", false, "trust ?user=<id>&name=<name> (development only; loopback -addr only)")
+	fs.BoolVar(&c.devAuth, "dev-auth", false, "trust ?user=<id>&name=<name> (development only; loopback -addr only; with -jwt-secret a token is still required)")
 	fs.BoolVar(&c.devAuthAnywhere, "dev-auth-anywhere", false, "allow -dev-auth on a non-loopback -addr (anyone can claim any user)")
 	fs.StringVar(&c.codec, "codec", "json", "default codec: json ({event,data}) or json-payload ({event,payload}, the original web client's dialect)")
 	fs.StringVar(&origins, "allowed-origins", "", "comma-separated Origin host patterns allowed to open the WebSocket besides the server's own addresses (the listen address, localhost, 127.0.0.1)")

@@ -56,7 +56,8 @@ type Options struct {
 	UpgradeBurst int
 	// TrustedProxies is the number of reverse proxies in front of the server that each append
 	// the address they saw to X-Forwarded-For. The per-IP limits then count a request under
-	// the address the outermost proxy saw (the TrustedProxies-th entry from the right). Default:
+	// the address the outermost proxy saw (the TrustedProxies-th entry from the right; a
+	// request with fewer entries, or an unparsable one, counts under its remote address). Default:
 	// 0, X-Forwarded-For is ignored and the limits count the connection's remote address. Set
 	// it only when clients cannot reach the server except through those proxies: a client
 	// that can writes its own X-Forwarded-For.

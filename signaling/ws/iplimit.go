@@ -96,7 +96,6 @@ func (l *ipLimiter) sweepLocked(now time.Time) {
 // written by the client and prove nothing). An IPv6 address counts as its /64, which one host
 // usually holds whole. ok is false when there is no usable address.
 func clientIP(r *http.Request, trustedProxies int) (netip.Prefix, bool) {
-	addr := ""
 	if trustedProxies > 0 {
 		var hops []string
 		for _, v := range r.Header.Values("X-Forwarded-For") {
@@ -105,16 +104,20 @@ func clientIP(r *http.Request, trustedProxies int) (netip.Prefix, bool) {
 			}
 		}
 		if len(hops) >= trustedProxies {
-			addr = hops[len(hops)-trustedProxies]
+			if p, ok := prefixOf(hops[len(hops)-trustedProxies]); ok {
+				return p, true
+			}
 		}
 	}
-	if addr == "" {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			host = r.RemoteAddr
-		}
-		addr = host
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
 	}
+	return prefixOf(host)
+}
+
+// prefixOf returns the /32 of an IPv4 address, the /64 of an IPv6 one.
+func prefixOf(addr string) (netip.Prefix, bool) {
 	ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]"))
 	if err != nil {
 		return netip.Prefix{}, false
