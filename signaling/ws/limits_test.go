@@ -181,6 +181,8 @@ func TestUpgradeRate(t *testing.T) {
 		is.Equal(from("2001:db8:1:1::1"), http.StatusSwitchingProtocols)     // an IPv6 client...
 		is.Equal(from("2001:db8:1:1:ffff::2"), http.StatusTooManyRequests)   // ...counts as its /64
 		is.Equal(from("::ffff:192.0.2.2"), http.StatusTooManyRequests)       // a mapped IPv4 is that IPv4
+		is.Equal(from("not-an-address"), http.StatusSwitchingProtocols)      // unparsable: the remote address counts...
+		is.Equal(from("neither"), http.StatusTooManyRequests)                // ...so garbage is no way around the limit
 	})
 }
 
