@@ -89,10 +89,10 @@ func TestBrowserChatAndCall(t *testing.T) {
 	bob.shot("call-screen")
 
 	// The host ends the meeting for everyone: both leave the call and release everything.
-	alice.do(
-		chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`), // in case the app asks
-		chromedp.Click(chromedp.CSS("#stop-meeting")),
-	)
+	alice.do(chromedp.Click(chromedp.CSS("#stop-meeting")))
+	alice.do(chromedp.WaitVisible(chromedp.CSS("#confirm-end")))                                    // "End for all" asks first
+	is.Equal(eval[string](alice, `document.querySelector('#meeting').dataset.state`), "in-call") // nothing ended yet
+	alice.do(chromedp.Click(chromedp.CSS("#confirm-end-ok")))
 	for _, p := range []*page{alice, bob} {
 		p.waitJS("meeting view idle", `document.querySelector('#meeting').dataset.state === 'idle' && document.querySelector('#meeting').hidden`, browserWait)
 		p.waitJS("every local track stopped", `window.huddle.state.localTracks().every((t) => t.readyState === 'ended')`, browserWait)
