@@ -142,6 +142,9 @@ const testHooks = `(() => {
     const l = pair && stats.get(pair.localCandidateId), r = pair && stats.get(pair.remoteCandidateId);
     return l && r ? l.candidateType + ' ' + l.address + ':' + l.port + ' <-> ' + r.candidateType + ' ' + r.address + ':' + r.port : '';
   };
+  // Whether the page came back from the back/forward cache (pageshow with persisted).
+  rec.restored = false;
+  window.addEventListener('pageshow', (e) => { if (e.persisted) rec.restored = true; });
   rec.markOld = () => (window.huddle?.state.peerConnections() ?? []).forEach((pc) => { pc.__old = true; });
   rec.remoteVideo = (user) => document.querySelector('#remote-videos video.remote-video[data-user="' + user + '"]');
   rec.videoSenderTrack = () => {

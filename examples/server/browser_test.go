@@ -90,7 +90,7 @@ func TestBrowserChatAndCall(t *testing.T) {
 
 	// The host ends the meeting for everyone: both leave the call and release everything.
 	alice.do(chromedp.Click(chromedp.CSS("#stop-meeting")))
-	alice.do(chromedp.WaitVisible(chromedp.CSS("#confirm-end")))                                    // "End for all" asks first
+	alice.do(chromedp.WaitVisible(chromedp.CSS("#confirm-end")))                                 // "End for all" asks first
 	is.Equal(eval[string](alice, `document.querySelector('#meeting').dataset.state`), "in-call") // nothing ended yet
 	alice.do(chromedp.Click(chromedp.CSS("#confirm-end-ok")))
 	for _, p := range []*page{alice, bob} {

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/matryer/is"
+)
+
+// TestBrowserPresenceAndRooms: what a chat user sees of others and of rooms, without a call.
+// A page left for another site goes offline once the resume window passes and comes back
+// online on Back; two non-Latin names are two users; an idle user turns away and back;
+// links are links, days are separated, drafts stay per room, rooms can be found and left;
+// a sign-in complaint does not outlive the sign-in.
+func TestBrowserPresenceAndRooms(t *testing.T) {
+	is := is.New(t)
+	const resumeWindow = 2 * time.Second
+	ts := startServer(t, "-dev-auth", "-resume-window", resumeWindow.String())
+	b := newBrowser(t)
+	alice, bob := b.newPage("alice"), b.newPage("bob")
+	alice.signIn(ts.URL, "Alice")
+
+	// Bob first submits an empty name: the form says so, and the complaint goes once he is in.
+	bob.do(chromedp.Navigate(ts.URL), chromedp.WaitVisible(chromedp.CSS("#signin-name")), chromedp.Click(chromedp.CSS("#signin-submit")))
+	bob.waitJS("the empty-name toast", `!document.querySelector('#toast').hidden`, browserWait)
+	is.Equal(bob.errorShown(), "bad_request") // the form refused an empty name
+	bob.do(chromedp.SendKeys(chromedp.CSS("#signin-name"), "Bob"), chromedp.Click(chromedp.CSS("#signin-submit")))
+	bob.waitJS("signed-in ready state", `document.body.dataset.state === 'ready'`, browserWait)
+	is.Equal(eval[bool](bob, `document.querySelector('#toast').hidden`), true) // the validation toast is gone after sign-in
+
+	alice.joinRoom("lobby")
+	bob.joinRoom("lobby")
+	alice.waitMember("bob", "online")
+
+	// Two people with non-Latin names stay two users. 李 also goes away when idle.
+	li, wang := b.newPage("li"), b.newPage("wang")
+	li.signIn(ts.URL+"/?idle=1500", "李")
+	wang.signIn(ts.URL, "王")
+	li.joinRoom("lobby")
+	wang.joinRoom("lobby")
+	alice.waitJS("李 and 王 listed", `['李', '王'].every((n) => [...document.querySelectorAll('#members .member')].some((m) => m.querySelector('.member-name').textContent === n))`, browserWait)
+	ids := eval[[]string](alice, `[...document.querySelectorAll('#members .member')].filter((m) => ['李', '王'].includes(m.querySelector('.member-name').textContent)).map((m) => m.dataset.user)`)
+	is.Equal(len(ids), 2)     // one entry each
+	is.True(ids[0] != ids[1]) // under two user ids
+	is.Equal(eval[string](li, `window.huddle.state.user.username`), "李")
+	is.True(eval[string](li, `window.huddle.state.user.id`) != eval[string](wang, `window.huddle.state.user.id`)) // the server agrees
+
+	// Away after the idle time (1.5 s for 李's page), online again on input.
+	liID := eval[string](li, `window.huddle.state.user.id`)
+	alice.waitMember(liID, "away")
+	is.Equal(eval[string](li, `window.huddle.state.myStatus`), "away") // 李's page knows it is away
+	li.do(chromedp.Click(chromedp.CSS("#message-input")))
+	alice.waitMember(liID, "online")
+	wang.do(chromedp.Navigate("about:blank")) // 王 leaves for good: one page fewer to run
+	li.do(chromedp.Navigate("about:blank"))
+
+	// Chat basics: a link is clickable, today's messages sit under a "Today" separator.
+	alice.send("Notes are at https://example.com/notes?id=1.")
+	bob.waitMessage("Notes are at https://example.com/notes?id=1.")
+	href := eval[string](bob, `[...document.querySelectorAll('#messages .message .content a')].map((a) => a.getAttribute('href')).pop() ?? ''`)
+	is.Equal(href, "https://example.com/notes?id=1") // the URL, without the sentence's full stop
+	is.Equal(eval[string](bob, `document.querySelector('#messages .message .content a').rel`), "noopener noreferrer")
+	is.Equal(eval[string](bob, `document.querySelector('#messages .day-separator')?.textContent ?? ''`), "Today")
+
+	// Per-room drafts, finding a room, leaving a room.
+	alice.do(chromedp.SendKeys(chromedp.CSS("#message-input"), "half a thought"))
+	alice.joinRoom("design")
+	is.Equal(eval[string](alice, `document.querySelector('#message-input').value`), "") // design's composer is empty
+	alice.do(chromedp.SendKeys(chromedp.CSS("#message-input"), "design idea"))
+	alice.do(chromedp.SendKeys(chromedp.CSS("#room-input"), "lob"))
+	alice.waitJS("the room list filtered", `[...document.querySelectorAll('#rooms .room-item')].map((b) => b.dataset.room).join() === 'lobby'`, browserWait)
+	alice.do(chromedp.SendKeys(chromedp.CSS("#room-input"), "\r"))
+	alice.waitJS("lobby open again", `window.huddle.state.room === 'lobby'`, browserWait)
+	is.Equal(eval[string](alice, `document.querySelector('#message-input').value`), "half a thought") // lobby's draft came back
+	alice.do(chromedp.Click(chromedp.CSS(`.room-item[data-room="design"]`)))
+	alice.waitJS("design open", `window.huddle.state.room === 'design'`, browserWait)
+	is.Equal(eval[string](alice, `document.querySelector('#message-input').value`), "design idea") // and design's
+	alice.do(chromedp.Click(chromedp.CSS("#leave-room")))
+	alice.waitJS("design gone from the rooms", `!document.querySelector('.room-item[data-room="design"]') && window.huddle.state.room === null`, browserWait)
+	rooms := eval[[]string](alice, `window.huddle.client.request('get_rooms', {}, { reply: 'rooms' }).then((d) => d.rooms.map((r) => r.id ?? r))`)
+	is.Equal(strings.Join(rooms, ","), "lobby") // the server agrees: Alice left design
+	alice.do(chromedp.Click(chromedp.CSS(`.room-item[data-room="lobby"]`)))
+
+	// Bob leaves for another site: his page may sit in the back/forward cache, but its socket
+	// is closed, so Alice sees him offline once the resume window passes.
+	left := time.Now()
+	bob.do(chromedp.Navigate("about:blank"))
+	alice.waitMember("bob", "offline")
+	t.Logf("Bob offline %v after he left (resume window %v)", time.Since(left).Round(100*time.Millisecond), resumeWindow)
+	// (history.back, not chromedp.NavigateBack: a page restored from the cache fires no load.)
+	bob.do(chromedp.Evaluate[chromedp.Void](`history.back()`))
+	alice.waitMember("bob", "online")
+	bob.waitJS("ready again", `document.body.dataset.state === 'ready'`, browserWait)
+	restored := eval[bool](bob, `window.__huddleTest?.restored === true`)
+	t.Logf("Bob's page restored from the back/forward cache: %v", restored)
+	is.True(restored) // the page really came back from the cache (else this test shows nothing)
+	// chromedp's DOM tracking does not follow a cache restore: act through script.
+	bob.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#message-input').value = "I'm back"; document.querySelector('#message-send').click()`))
+	alice.waitMessage("I'm back")
+	is.Equal(alice.errorShown(), "") // Alice saw no error all along
+}
+
+// remoteTileCheck tells whether user's tile on this page shows the name and a badge in front
+// of everything else (not hidden under a camera-off cover).
+func (p *page) tileLabelVisible(user string) bool {
+	p.t.Helper()
+	return eval[bool](p, fmt.Sprintf(`(() => {
+		const tile = document.querySelector('#remote-videos .tile[data-user=%q]');
+		const name = tile?.querySelector('.label .name');
+		if (!name || !name.textContent) return false;
+		const r = name.getBoundingClientRect();
+		const top = document.elementFromPoint(r.left + Math.min(4, r.width / 2), r.top + r.height / 2);
+		return r.width > 0 && !!top && tile.querySelector('.label').contains(top);
+	})()`, user))
+}
