@@ -116,3 +116,99 @@ func (p *page) tileLabelVisible(user string) bool {
 		return r.width > 0 && !!top && tile.querySelector('.label').contains(top);
 	})()`, user))
 }
+
+// TestBrowserCallUI: what people in a call see of each other. A single tile fits with its
+// label; the invitation can be dismissed and brought back, and Start meeting is off while a
+// meeting runs; joins and leaves are announced and counted; a camera-off tile keeps the name
+// and the MUTED badge; a host's Leave is explained to the guest; the link can be copied; the
+// page reads at 360 px.
+func TestBrowserCallUI(t *testing.T) {
+	is := is.New(t)
+	ts := startServer(t, "-dev-auth")
+	b := newBrowser(t)
+	alice, bob := b.newPage("alice"), b.newPage("bob")
+	alice.signIn(ts.URL, "Alice")
+	bob.signIn(ts.URL, "Bob")
+	alice.joinRoom("standup")
+	bob.joinRoom("standup")
+	alice.startMeeting()
+
+	// Alone in the call: her own tile, "You" label included, is inside the stage.
+	alice.waitJS("the local preview playing", `document.querySelector('#local-video').videoWidth > 0`, browserWait)
+	fits := eval[bool](alice, `(() => {
+		const grid = document.querySelector('#video-grid').getBoundingClientRect();
+		const label = document.querySelector('.tile.local .label').getBoundingClientRect();
+		return label.height > 0 && label.top >= grid.top && label.bottom <= grid.bottom && label.left >= grid.left && label.right <= grid.right
+			&& label.bottom <= window.innerHeight;
+	})()`)
+	is.True(fits) // the single tile is not clipped
+	chatH := eval[float64](alice, `document.querySelector('#messages').getBoundingClientRect().height`)
+	is.True(chatH >= 300) // the chat keeps room to read beside the call (1280x800)
+
+	// Bob is invited; Start meeting is off for him while the meeting runs.
+	bob.do(chromedp.WaitVisible(chromedp.CSS("#invitation")))
+	is.Equal(eval[bool](bob, `document.querySelector('#start-meeting').disabled`), true) // no conflicting start
+	is.Equal(eval[bool](bob, `!document.querySelector('#join-live').hidden`), true)      // a Join button instead
+	bob.do(chromedp.Click(chromedp.CSS("#invitation-dismiss")))
+	bob.waitJS("the invitation dismissed", `document.querySelector('#invitation').hidden`, browserWait)
+	is.Equal(eval[bool](bob, `!!document.querySelector('.room-item[data-room="standup"] .live')`), true) // the LIVE badge stays
+	bob.do(chromedp.Click(chromedp.CSS(`.room-item[data-room="standup"]`)))
+	bob.waitJS("the invitation back", `!document.querySelector('#invitation').hidden`, browserWait)
+	bob.do(chromedp.Click(chromedp.CSS("#invitation-join")))
+	bob.waitInCall()
+	alice.waitVideoFrom("bob")
+	bob.waitVideoFrom("alice")
+
+	// Joins are announced and counted.
+	alice.waitNotice("Bob joined the call.")
+	for _, p := range []*page{alice, bob} {
+		p.waitJS("2 in call", `document.querySelector('#participant-count').textContent === '2 in call'
+			&& document.querySelectorAll('#participants .participant').length === 2`, browserWait)
+	}
+
+	// Bob turns his camera off and mutes: Alice's tile of him keeps his name and the badge.
+	bob.do(chromedp.Click(chromedp.CSS("#toggle-cam")), chromedp.Click(chromedp.CSS("#toggle-mic")))
+	alice.waitJS("Bob's tile camera-off and muted", `(() => {
+		const t = document.querySelector('#remote-videos .tile[data-user="bob"]');
+		return t?.dataset.video === 'false' && t.dataset.audio === 'false';
+	})()`, browserWait)
+	is.True(alice.tileLabelVisible("bob")) // the name is in front, not under a cover
+	badges := eval[string](alice, `document.querySelector('#remote-videos .tile[data-user="bob"] .badges').innerText`)
+	is.True(strings.Contains(badges, "MUTED")) // the badge shows, in capitals
+	is.Equal(eval[string](alice, `document.querySelector('#remote-videos .tile[data-user="bob"] .label .name').textContent`), "Bob")
+	alice.shot("call-camera-off")
+
+	// Copy link gives the meeting's address.
+	alice.do(chromedp.Click(chromedp.CSS("#copy-link")))
+	alice.waitJS("the link copied", `window.huddle.state.copiedLink !== null`, browserWait)
+	is.True(strings.HasSuffix(eval[string](alice, `window.huddle.state.copiedLink`), "/?meeting=standup"))
+
+	// Bob leaves: Alice is told. He comes back through the header's Join button.
+	bob.do(chromedp.Click(chromedp.CSS("#leave-meeting")))
+	alice.waitNotice("Bob left the call.")
+	alice.waitJS("1 in call", `document.querySelector('#participant-count').textContent === '1 in call'`, browserWait)
+	bob.do(chromedp.WaitVisible(chromedp.CSS("#join-live")), chromedp.Click(chromedp.CSS("#join-live")))
+	bob.waitInCall()
+	alice.waitJS("Bob's tile again", `!!__huddleTest.remoteVideo('bob')`, browserWait)
+
+	// At 360 px wide the page still reads: no sideways scrolling, the composer in view.
+	bob.do(chromedp.EmulateViewport(360, 740))
+	bob.waitJS("a 360 px layout", `window.innerWidth === 360`, browserWait)
+	is.True(eval[bool](bob, `document.documentElement.scrollWidth <= 360`)) // nothing sticks out sideways
+	is.True(eval[bool](bob, `(() => { const r = document.querySelector('#message-input').getBoundingClientRect(); return r.width > 150 && r.bottom <= window.innerHeight; })()`))
+	is.True(eval[bool](bob, `(() => { const r = document.querySelector('#leave-meeting').getBoundingClientRect(); return r.right <= 360 && r.bottom <= window.innerHeight; })()`))
+	bob.shot("call-360", "call-mobile")
+
+	// The host leaves (not End): the meeting goes on, and Bob's page says so.
+	alice.do(chromedp.Click(chromedp.CSS("#leave-meeting")))
+	bob.waitNotice("Alice (the host) left; the meeting continues.")
+	is.Equal(eval[string](bob, `document.querySelector('#meeting').dataset.state`), "in-call") // Bob is still in the call
+	is.Equal(alice.errorShown(), "")
+	is.Equal(bob.errorShown(), "")
+}
+
+// waitNotice waits until the page has shown a notice with this text.
+func (p *page) waitNotice(text string) {
+	p.t.Helper()
+	p.waitJS(fmt.Sprintf("notice %q", text), fmt.Sprintf(`window.huddle.state.notices.includes(%q)`, text), browserWait)
+}
