@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -211,4 +212,66 @@ func TestBrowserCallUI(t *testing.T) {
 func (p *page) waitNotice(text string) {
 	p.t.Helper()
 	p.waitJS(fmt.Sprintf("notice %q", text), fmt.Sprintf(`window.huddle.state.notices.includes(%q)`, text), browserWait)
+}
+
+// TestBrowserMeshOfFour: four people in one meeting. Every page plays the three others'
+// video, and each outgoing video copy is capped for a 3-peer mesh (videoCap in
+// huddle-client.js); when one leaves, the caps of the others grow back.
+func TestBrowserMeshOfFour(t *testing.T) {
+	is := is.New(t)
+	ts := startServer(t, "-dev-auth")
+	b := newBrowser(t)
+	names := []string{"Alice", "Bob", "Carol", "Dave"}
+	pages := make([]*page, len(names))
+	for i, n := range names {
+		pages[i] = b.newPage(strings.ToLower(n))
+		pages[i].signIn(ts.URL, n)
+		pages[i].joinRoom("all-hands")
+	}
+	pages[0].startMeeting()
+	for _, p := range pages[1:] {
+		p.do(chromedp.WaitVisible(chromedp.CSS("#invitation")), chromedp.Click(chromedp.CSS("#invitation-join")))
+		p.waitInCall()
+	}
+	for i, p := range pages {
+		p.waitJS("3 playing remote videos", `[...document.querySelectorAll('#remote-videos video.remote-video')]
+			.filter((v) => v.videoWidth > 0 && !v.paused && v.readyState >= 2).length === 3`, 2*browserWait)
+		base := eval[map[string]float64](p, `__huddleTest.framesPerPeer()`)
+		is.Equal(len(base), 3) // one connection per other participant
+		p.waitJS("frames from all three growing", fmt.Sprintf(`__huddleTest.framesPerPeer().then((now) => {
+			const base = %s;
+			return Object.keys(base).length === 3 && Object.keys(base).every((id) => now[id] > base[id]);
+		})`, mustJSON(t, base)), browserWait)
+		p.waitJS("video caps for three peers", `(() => { const c = window.huddle.state.videoCaps(); return c.length === 3 && c.every((x) => x?.maxBitrate === 600000); })()`, browserWait)
+		for _, c := range eval[[]videoCapState](p, `window.huddle.state.videoCaps()`) {
+			is.Equal(c.MaxBitrate, 600_000) // each of the 3 copies: 600 kbit/s, 1.8 Mbit/s in all
+			is.True(c.Scale >= 1)           // never upscaled
+		}
+		is.Equal(eval[string](p, `document.querySelector('#participant-count').textContent`), "4 in call")
+		t.Logf("%s: 3 remote videos playing, caps set", names[i])
+	}
+	pages[0].shot("call-four", "call-four")
+
+	// Dave leaves: the three others re-budget for two peers.
+	pages[3].do(chromedp.Click(chromedp.CSS("#leave-meeting")))
+	for _, p := range pages[:3] {
+		p.waitJS("video caps for two peers", `(() => { const c = window.huddle.state.videoCaps(); return c.length === 2 && c.every((x) => x?.maxBitrate === 1000000); })()`, browserWait)
+	}
+	for _, p := range pages {
+		is.Equal(p.errorShown(), "") // nobody saw an error
+	}
+}
+
+type videoCapState struct {
+	MaxBitrate int     `json:"maxBitrate"`
+	Scale      float64 `json:"scale"`
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
