@@ -20,6 +20,8 @@ const RESUMED_FALLBACK_MS = 5_000; // emit 'synced' even if `resumed` never arri
 const OFFER_FALLBACK_MS = 5_000; // a joiner offers itself to participants that stayed silent
 const POLITE_EXTRA_MS = 3_000; // ...the polite side later, so two rejoiners do not both offer
 const ICE_WATCHDOG_MS = 10_000; // negotiated but still not connected: restart ICE
+const ICE_DISCONNECTED_MS = 5_000; // disconnected this long: restart ICE rather than wait for failed
+const ICE_POLITE_RESTART_MS = 4_000; // failed and the impolite side did not restart: the polite side does
 
 // Events that are stale by the time a reconnect could send them: dropped while offline.
 const EPHEMERAL = new Set(['typing', 'ping']);
@@ -655,6 +657,7 @@ export class Mesh {
     if (!peer) return;
     this.peers.delete(userId);
     clearTimeout(peer.watchdog);
+    clearTimeout(peer.iceTimer);
     peer.pc.onsignalingstatechange = peer.pc.onicecandidate = peer.pc.ontrack = peer.pc.onnegotiationneeded = peer.pc.onconnectionstatechange = null;
     peer.pc.close();
     this.client._emit('remote_left', { userId });
@@ -820,8 +823,8 @@ export class Mesh {
     // Only the impolite side restarts ICE (a restart is a renegotiation, so both doing it would
     // collide). It does so on failure, and when a negotiated connection does not come up (lost
     // candidates, or a side that gathered none): restartIce makes both sides gather afresh.
-    const restart = () => {
-      if (!peer.polite && pc.signalingState === 'stable' && pc.connectionState !== 'connected' && pc.connectionState !== 'closed') {
+    const restart = (politeToo = false) => {
+      if ((!peer.polite || politeToo) && pc.signalingState === 'stable' && pc.connectionState !== 'connected' && pc.connectionState !== 'closed') {
         console.info('huddle: restarting ICE with', userId);
         pc.restartIce(); // → negotiationneeded → offer with new ICE credentials
       }
@@ -836,7 +839,16 @@ export class Mesh {
         clearTimeout(peer.watchdog);
         this._applyCaps();
       }
-      if (pc.connectionState === 'failed') restart();
+      clearTimeout(peer.iceTimer);
+      // failed: restart now (impolite side), and from the polite side too if the impolite one
+      // did not (it may be the one whose network broke). disconnected often heals by itself
+      // within seconds; if not, restart before the browser declares failure (~30 s).
+      if (pc.connectionState === 'failed') {
+        restart();
+        peer.iceTimer = setTimeout(() => pc.connectionState === 'failed' && restart(true), ICE_POLITE_RESTART_MS);
+      } else if (pc.connectionState === 'disconnected') {
+        peer.iceTimer = setTimeout(() => restart(), ICE_DISCONNECTED_MS);
+      }
     };
     this.peers.set(userId, peer);
     this.client._emit('peer_state', { userId, user, state: 'new' });
