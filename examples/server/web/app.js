@@ -573,6 +573,9 @@ async function catchUp(roomId) {
 function onResync() {
   console.info('huddle: session could not be resumed; re-syncing');
   for (const [roomId, box] of state.boxes) if (box.loaded) catchUp(roomId);
+  // A meeting that ended while we were away sent us no inactive invitation: ask, so that a
+  // stale LIVE badge goes. (A call we were in is rejoined by the mesh, or reported ended.)
+  for (const roomId of state.invitations.keys()) if (roomId !== client.mesh.roomId) checkMeeting(roomId);
 }
 
 // A member who joined after us is only known from what they do in the room.
