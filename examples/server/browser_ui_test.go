@@ -248,6 +248,8 @@ func TestBrowserMeshOfFour(t *testing.T) {
 			is.True(c.Scale >= 1)           // never upscaled
 		}
 		is.Equal(eval[string](p, `document.querySelector('#participant-count').textContent`), "4 in call")
+		conns := eval[[]string](p, `[...document.querySelectorAll('#remote-videos .tile')].map((t) => t.dataset.conn)`)
+		is.Equal(conns, []string{"connected", "connected", "connected"}) // each tile shows its peer connection's state
 		t.Logf("%s: 3 remote videos playing, caps set", names[i])
 	}
 	pages[0].shot("call-four", "call-four")
