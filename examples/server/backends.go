@@ -153,4 +153,3 @@ func sharedSecret(ctx context.Context, rdb redis.UniversalClient, key string) ([
 	}
 	return []byte(v), nil
 }
-

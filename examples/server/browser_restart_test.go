@@ -79,6 +79,11 @@ func TestBrowserServerRestart(t *testing.T) {
 	alice, bob := b.newPage("alice"), b.newPage("bob")
 	alice.signIn(url, "Alice")
 	bob.signIn(url, "Bob")
+	// Both are also in "side", which Bob does not have open when the server dies.
+	alice.joinRoom("side")
+	bob.joinRoom("side")
+	alice.send("side before")
+	bob.waitMessage("side before")
 	alice.joinRoom("ops")
 	bob.joinRoom("ops")
 	alice.send("before 1")
@@ -97,8 +102,16 @@ func TestBrowserServerRestart(t *testing.T) {
 		p.do(chromedp.Evaluate[chromedp.Void](`__huddleTest.markOld()`))
 	}
 	alice.send("during the outage") // queued until the server is back
+	// Bob's page holds back its reconnect (as a page in the back/forward cache does) until Alice
+	// has posted in "side" on the new server: that message reaches Bob only through the
+	// catch-up (get_history after the last message he saw), not live and not as the open room.
+	bob.do(chromedp.Evaluate[chromedp.Void](`window.huddle.client._pageHidden()`))
 	restarted := time.Now()
 	srv.start()
+	alice.waitJS("a fresh session", `window.huddle.state.connection === 'ready'`, 10*time.Second)
+	is.Equal(eval[string](alice, `window.huddle.client.request('message', { roomId: 'side', content: 'side while Bob was away', clientMsgId: 'side-1' },
+		{ reply: 'message', match: (d) => d?.clientMsgId === 'side-1' }).then((m) => m.content)`), "side while Bob was away")
+	bob.do(chromedp.Evaluate[chromedp.Void](`window.huddle.client._pageShown()`))
 
 	// Within 10 s of the restart both pages are in the call again with video flowing.
 	left := func() time.Duration { return max(10*time.Second-time.Since(restarted), time.Second) }
@@ -119,6 +132,13 @@ func TestBrowserServerRestart(t *testing.T) {
 	for _, p := range []*page{alice, bob} {
 		p.waitFramesGrow("video after the restart")
 	}
+	for _, p := range []*page{alice, bob} {
+		sessions := p.events("session")
+		is.Equal(sessions[len(sessions)-1].Resumed, false) // the restart refused the resume: this was a re-sync
+	}
+	bob.waitJS("the side message caught up", `window.huddle.state.messages('side').some((m) => m.content === 'side while Bob was away')`, browserWait)
+	is.Equal(eval[int](bob, `window.huddle.state.messages('side').filter((m) => m.id).length`), 2)                           // both side messages, once each
+	is.True(eval[int](bob, `Number(document.querySelector('.room-item[data-room="side"] .unread')?.textContent ?? 0)`) >= 1) // shown as unread
 
 	// The chat shows every message once: before, during and after the outage.
 	bob.send("after")
