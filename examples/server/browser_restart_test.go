@@ -151,4 +151,20 @@ func TestBrowserServerRestart(t *testing.T) {
 		is.Equal(counts, []int{1, 1, 1, 1}) // each message exactly once
 	}
 	is.Equal(eval[bool](bob, `!!document.querySelector('.room-item[data-room="ops"] .live')`), true) // the meeting is still LIVE
+
+	// Once more, but the host stays away longer than the host grace (500 ms on the new process):
+	// the meeting ends while Alice is gone. Both pages say so and drop the LIVE badge, and
+	// neither is left in a dead call.
+	srv.kill()
+	alice.do(chromedp.Evaluate[chromedp.Void](`window.huddle.client._pageHidden()`))
+	srv.args = append(srv.args, "-host-grace", "500ms")
+	srv.start()
+	bob.waitJS("the end of the meeting", `window.huddle.state.notices.some((n) => n.endsWith('has ended.'))`, browserWait)
+	bob.waitJS("the call closed and no LIVE badge", `document.querySelector('#meeting').hidden && !document.querySelector('.room-item[data-room="ops"] .live')`, browserWait)
+	alice.do(chromedp.Evaluate[chromedp.Void](`window.huddle.client._pageShown()`))
+	alice.waitJS("the end of the meeting", `window.huddle.state.notices.some((n) => n.endsWith('has ended.'))`, browserWait)
+	alice.waitJS("the call closed and no LIVE badge", `document.querySelector('#meeting').hidden && !document.querySelector('.room-item[data-room="ops"] .live')`, browserWait)
+	t.Logf("notices: alice %q, bob %q", eval[[]string](alice, `window.huddle.state.notices.slice(-1)`), eval[[]string](bob, `window.huddle.state.notices.slice(-1)`))
+	is.Equal(eval[int](alice, `window.huddle.state.peerConnections().length`), 0) // no connection left open
+	is.Equal(eval[int](bob, `window.huddle.state.peerConnections().length`), 0)
 }

@@ -556,7 +556,7 @@ export class Mesh {
       this.sendMediaState();
       return m;
     } catch (err) {
-      if (gen === this._gen) this.closeAllConnections('failed');
+      if (gen === this._gen) this.closeAllConnections(err.code === 'not_found' ? 'not_found' : 'failed');
       throw err;
     }
   }
@@ -578,7 +578,7 @@ export class Mesh {
     try {
       res = await this.client.request('join_meeting', { roomId }, { reply: 'meeting_joined', match: (d) => d?.roomId === roomId });
     } catch (err) {
-      if (gen === this._gen) this.closeAllConnections('failed');
+      if (gen === this._gen) this.closeAllConnections(err.code === 'not_found' ? 'not_found' : 'failed');
       throw err;
     } finally {
       if (this._joining === roomId) this._joining = null;
