@@ -190,7 +190,9 @@ func TestBrowserCallUI(t *testing.T) {
 	alice.waitJS("1 in call", `document.querySelector('#participant-count').textContent === '1 in call'`, browserWait)
 	bob.do(chromedp.WaitVisible(chromedp.CSS("#join-live")), chromedp.Click(chromedp.CSS("#join-live")))
 	bob.waitInCall()
-	alice.waitJS("Bob's tile again", `!!__huddleTest.remoteVideo('bob')`, browserWait)
+	alice.waitVideoFrom("bob")
+	bob.waitVideoFrom("alice")
+	is.Equal(eval[string](bob, `document.querySelector('#room-count').textContent`), "2 members")
 
 	// At 360 px wide the page still reads: no sideways scrolling, the composer in view.
 	bob.do(chromedp.EmulateViewport(360, 740))
@@ -198,6 +200,7 @@ func TestBrowserCallUI(t *testing.T) {
 	is.True(eval[bool](bob, `document.documentElement.scrollWidth <= 360`)) // nothing sticks out sideways
 	is.True(eval[bool](bob, `(() => { const r = document.querySelector('#message-input').getBoundingClientRect(); return r.width > 150 && r.bottom <= window.innerHeight; })()`))
 	is.True(eval[bool](bob, `(() => { const r = document.querySelector('#leave-meeting').getBoundingClientRect(); return r.right <= 360 && r.bottom <= window.innerHeight; })()`))
+	bob.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#notice').hidden = true`)) // a transient notice, not for the picture
 	bob.shot("call-360", "call-mobile")
 
 	// The host leaves (not End): the meeting goes on, and Bob's page says so.

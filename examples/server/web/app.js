@@ -224,6 +224,10 @@ function renderHeader() {
   $('#leave-room').disabled = !state.room;
   $('#message-input').disabled = !state.room;
   $('#message-send').disabled = !state.room;
+  renderRoomCount();
+}
+
+function renderRoomCount() {
   const n = state.room ? new Set([...membersOf(state.room), me()]).size : 0;
   $('#room-count').textContent = state.room ? `${n} member${n === 1 ? '' : 's'}` : '';
 }
@@ -330,6 +334,7 @@ function renderMembers() {
   const items = sort(inRoom).map(memberEl);
   if (others.length > 0) items.push(h('li', { class: 'subhead' }, state.room ? 'Other contacts' : 'Contacts'));
   $('#members').replaceChildren(...items, ...sort(others).map(memberEl));
+  renderRoomCount();
 }
 
 function renderTyping() {
