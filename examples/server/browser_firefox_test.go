@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -347,6 +348,21 @@ func (f *bidi) run(stmt string) {
 	ffEval[any](f, "(() => { "+stmt+"; return null; })()")
 }
 
+// click clicks the centre of the element sel with a real (trusted) pointer, as a user would:
+// some APIs (getDisplayMedia) need that user gesture.
+func (f *bidi) click(sel string) {
+	f.t.Helper()
+	pos := ffEval[struct{ X, Y float64 }](f, fmt.Sprintf(`(() => { const r = document.querySelector(%q).getBoundingClientRect(); return { X: r.left + r.width / 2, Y: r.top + r.height / 2 }; })()`, sel))
+	f.call("input.performActions", map[string]any{"context": f.context, "actions": []any{map[string]any{
+		"type": "pointer", "id": "mouse", "parameters": map[string]any{"pointerType": "mouse"},
+		"actions": []any{
+			map[string]any{"type": "pointerMove", "x": int(pos.X), "y": int(pos.Y), "origin": "viewport"},
+			map[string]any{"type": "pointerDown", "button": 0},
+			map[string]any{"type": "pointerUp", "button": 0},
+		},
+	}}}, nil)
+}
+
 // signIn loads the app and signs in with a display name, as a user would, through the form.
 func (f *bidi) signIn(url, name string) {
 	f.t.Helper()
@@ -392,7 +408,7 @@ func TestBrowserFirefoxAndChromium(t *testing.T) {
 	alice.joinRoom("cross")
 	is.True(strings.Contains(ffEval[string](fox, `navigator.userAgent`), "Firefox")) // it is Firefox
 
-	fox.run(`document.querySelector('#start-meeting').click()`)
+	fox.click("#start-meeting")
 	fox.waitInCall()
 	alice.do(chromedp.WaitVisible(chromedp.CSS("#invitation")), chromedp.Click(chromedp.CSS("#invitation-join")))
 	alice.waitInCall()
@@ -401,7 +417,7 @@ func TestBrowserFirefoxAndChromium(t *testing.T) {
 	is.Equal(ffEval[bool](fox, `!document.querySelector('#stop-meeting').hidden`), true) // Firefox hosts
 
 	// Mute state is seen across, both ways.
-	fox.run(`document.querySelector('#toggle-mic').click()`)
+	fox.click("#toggle-mic")
 	alice.waitJS("Fox's tile muted", `document.querySelector('#remote-videos .tile[data-user="fox"]')?.dataset.audio === 'false'`, browserWait)
 	is.True(strings.Contains(eval[string](alice, `document.querySelector('#remote-videos .tile[data-user="fox"] .badges').innerText`), "MUTED"))
 	alice.do(chromedp.Click(chromedp.CSS("#toggle-mic")))
@@ -421,4 +437,15 @@ func TestBrowserFirefoxAndChromium(t *testing.T) {
 	is.Equal(len(alice.events("meeting_user_left")), 0)                                      // Alice never saw Fox leave
 	is.Equal(ffEval[string](fox, `document.querySelector('#error').dataset.code ?? ''`), "") // Firefox showed no error
 	is.Equal(alice.errorShown(), "")
+
+	// Screen sharing in headless Firefox: whatever the browser answers, the page speaks for
+	// itself, never with the browser's own text ("The object can not be found here.").
+	fox.click("#toggle-screen")
+	fox.waitJS("screen sharing on, or its failure explained", `window.huddle.client.mesh.screenTrack?.readyState === 'live'
+		|| document.querySelector('#error').dataset.code === 'screen_unavailable'`, browserWait)
+	shown := ffEval[string](fox, `document.querySelector('#error').dataset.code === 'screen_unavailable' ? document.querySelector('#error').textContent : 'shared'`)
+	t.Logf("Firefox screen sharing: %s", shown)
+	friendly := []string{"shared", "No screen or window is available to share.", "The screen could not be captured: another app may be using it.",
+		"This browser cannot share the screen from this page.", "Screen sharing must be started by a click on the button.", "Screen sharing could not start. Please try again."}
+	is.True(slices.Contains(friendly, shown)) // one of the page's own sentences
 }
