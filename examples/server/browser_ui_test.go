@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/matryer/is"
 )
 
@@ -179,6 +180,26 @@ func TestBrowserCallUI(t *testing.T) {
 	is.Equal(eval[string](alice, `document.querySelector('#remote-videos .tile[data-user="bob"] .label .name').textContent`), "Bob")
 	alice.shot("call-camera-off")
 
+	// Every control has a name a screen reader can say.
+	unnamed := eval[[]string](alice, `[...document.querySelectorAll('button, input, select, textarea, [role=log]')]
+		.filter((el) => el.getClientRects().length > 0)
+		.filter((el) => !(el.getAttribute('aria-label') || el.labels?.[0]?.textContent.trim() || el.textContent.trim()
+			|| el.getAttribute('aria-labelledby') || el.title))
+		.map((el) => el.outerHTML.slice(0, 80))`)
+	is.Equal(len(unnamed), 0) // no unnamed control
+
+	// The microphone picker switches the track every peer receives.
+	if eval[int](alice, `document.querySelectorAll('#mic-select option').length`) >= 2 {
+		before := eval[string](alice, `window.huddle.client.mesh.audioTrack.getSettings().deviceId`)
+		alice.do(chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector('#mic-select');
+			s.value = [...s.options].find((o) => o.value !== s.value).value; s.dispatchEvent(new Event('change')); })()`))
+		alice.waitJS("the other microphone in use", fmt.Sprintf(`window.huddle.client.mesh.audioTrack.getSettings().deviceId !== %q
+			&& window.huddle.state.peerConnections()[0].getSenders().some((s) => s.track === window.huddle.client.mesh.audioTrack)`, before), browserWait)
+		is.Equal(eval[bool](bob, `__huddleTest.inbound('audio').then((s) => s.packets > 0)`), true) // Bob still receives audio
+	} else {
+		t.Log("one microphone only: the picker is not exercised")
+	}
+
 	// Copy link gives the meeting's address.
 	alice.do(chromedp.Click(chromedp.CSS("#copy-link")))
 	alice.waitJS("the link copied", `window.huddle.state.copiedLink !== null`, browserWait)
@@ -202,6 +223,15 @@ func TestBrowserCallUI(t *testing.T) {
 	is.True(eval[bool](bob, `(() => { const r = document.querySelector('#leave-meeting').getBoundingClientRect(); return r.right <= 360 && r.bottom <= window.innerHeight; })()`))
 	bob.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#notice').hidden = true`)) // a transient notice, not for the picture
 	bob.shot("call-360", "call-mobile")
+
+	// "End for all" by keyboard: Enter opens the confirmation, Escape cancels it, nothing ends.
+	alice.do(chromedp.Focus(chromedp.CSS("#stop-meeting")), chromedp.KeyEvent("\r"))
+	alice.waitJS("the End confirmation", `document.querySelector('#confirm-end').open`, browserWait)
+	is.Equal(eval[string](alice, `document.activeElement.id`), "confirm-end-cancel") // focus on the safe choice
+	alice.do(chromedp.KeyEvent(kb.Escape))
+	alice.waitJS("the confirmation closed", `!document.querySelector('#confirm-end').open`, browserWait)
+	is.Equal(eval[string](alice, `document.activeElement.id`), "stop-meeting")                   // focus back where it was
+	is.Equal(eval[string](alice, `document.querySelector('#meeting').dataset.state`), "in-call") // nothing ended
 
 	// The host leaves (not End): the meeting goes on, and Bob's page says so.
 	alice.do(chromedp.Click(chromedp.CSS("#leave-meeting")))
@@ -255,6 +285,8 @@ func TestBrowserMeshOfFour(t *testing.T) {
 		is.Equal(conns, []string{"connected", "connected", "connected"}) // each tile shows its peer connection's state
 		t.Logf("%s: 3 remote videos playing, caps set", names[i])
 	}
+	// The fake microphones beep: someone's tile lights up as the active speaker.
+	pages[0].waitJS("an active-speaker highlight", `!!document.querySelector('#remote-videos .tile.speaking')`, browserWait)
 	pages[0].shot("call-four", "call-four")
 
 	// Dave leaves: the three others re-budget for two peers.
