@@ -273,6 +273,10 @@ function messageEl(m) {
     'data-id': m.id, 'data-client-id': m.clientMsgId,
     title: m.failed ? 'Not sent — click to retry' : null,
     onclick: m.failed ? () => resend(m) : null,
+    // A failed message is a button for the keyboard too.
+    role: m.failed ? 'button' : null, tabindex: m.failed ? '0' : null,
+    'aria-label': m.failed ? `Not sent: ${m.content}. Press Enter to retry.` : null,
+    onkeydown: m.failed ? (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); resend(m); } } : null,
   },
   avatar(m.sender),
   h('div', { class: 'bubble' },
@@ -322,7 +326,7 @@ function memberEl(id) {
   return h('li', { class: 'member', 'data-user': id, 'data-status': status, title: seen },
     avatar(state.users.get(id) || { id }),
     h('span', { class: 'member-name' }, nameOf(id), id === me() && h('span', { class: 'you' }, ' (you)')),
-    h('span', { class: 'dot', 'aria-label': status }));
+    h('span', { class: 'dot', role: 'img', 'aria-label': status }));
 }
 
 function renderMembers() {
