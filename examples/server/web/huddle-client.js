@@ -124,6 +124,10 @@ export class HuddleClient extends EventTarget {
     this._hidden = false;
     if (this._stopped) return;
     this._attempt = 0;
+    if (this.mesh.roomId) {
+      // The browser may have torn the call's connections down in the cache: join afresh.
+      const off = this.on('synced', () => { off(); this.mesh._rejoin(); });
+    }
     this._open();
   }
 
