@@ -267,8 +267,11 @@ export class HuddleClient extends EventTarget {
       if (code !== 1000) this._emit('auth_failed', { code, reason });
       return;
     }
+    // A socket that failed before its `session` while offering a resume token may have been
+    // refused for the token (a restarted server has another secret: HTTP 401): ask at once
+    // rather than after AUTH_FAILURES attempts, so a restart costs one round trip, not seconds.
     if (hadSession) this._failures = 0;
-    else if (++this._failures >= AUTH_FAILURES) {
+    else if (++this._failures >= AUTH_FAILURES || this._resumeAttempted) {
       const gen = this._gen;
       const goOn = await this._probeAuth();
       if (!goOn || gen !== this._gen) return; // gave up, or connect()/disconnect() ran meanwhile
