@@ -58,3 +58,26 @@ func benchSQLite(b *testing.B, sync string) *sqlchat.Store {
 	b.Cleanup(func() { _ = s.Close() })
 	return s
 }
+
+// BenchmarkIsMember measures the membership check the Service makes for every message.
+//
+//	go test -run '^$' -bench IsMember ./chat/sqlchat/
+func BenchmarkIsMember(b *testing.B) {
+	st := benchSQLite(b, "NORMAL")
+	ctx := context.Background()
+	for i := range 100 {
+		if err := st.Join(ctx, fmt.Sprint("room", i%10), signalingUser(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for i := 0; pb.Next(); i++ {
+			if _, err := st.IsMember(ctx, fmt.Sprint("room", i%10), fmt.Sprint("u", i%100)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

@@ -311,3 +311,54 @@ func TestBadConfiguration(t *testing.T) {
 	is.True(err != nil) // a malformed URL fails at open
 	t.Logf("malformed: %v", err)
 }
+
+func signalingUser(i int) signaling.User {
+	return signaling.User{ID: fmt.Sprint("u", i), Username: fmt.Sprint("U", i)}
+}
+
+// TestBackupWhileRunning: VACUUM INTO, run on a connection of its own while the store appends,
+// writes a consistent copy that opens as a store with the messages committed before it.
+func TestBackupWhileRunning(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := sqlchat.OpenSQLite(ctx, filepath.Join(dir, "huddle.db"), nil)
+	is.NoErr(err) // open
+	defer s.Close()
+	for i := range 50 {
+		_, _, err := s.Append(ctx, message(t, "r1", alice, fmt.Sprint(i)))
+		is.NoErr(err) // append before the backup
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { // keep writing during the backup
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, _, err := s.Append(ctx, message(t, "r1", bob, fmt.Sprint("during ", i))); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	backup := filepath.Join(dir, "backup.db")
+	other, err := sqlchat.OpenSQLiteDB(ctx, filepath.Join(dir, "huddle.db"), "")
+	is.NoErr(err) // a second connection, as the sqlite3 shell would be
+	_, err = other.ExecContext(ctx, "VACUUM INTO ?", backup)
+	close(stop)
+	wg.Wait()
+	is.NoErr(err) // the online backup
+	is.NoErr(other.Close())
+
+	b, err := sqlchat.OpenSQLite(ctx, backup, nil)
+	is.NoErr(err) // the copy opens as a store
+	defer b.Close()
+	hist, _, err := b.History(ctx, "r1", "", 100)
+	is.NoErr(err)                    // history of the copy
+	is.True(len(hist) >= 50)         // with everything committed before the backup
+	is.Equal(hist[0].Content, "0")   // in order
+	is.Equal(hist[49].Content, "49") // all of it
+}

@@ -47,7 +47,10 @@ type ClientOptions struct {
 	// arrived meanwhile, so that each room's messages come in order and once each; then one
 	// ResyncedEvent per room reports how it went. The replies to these requests (`history` and
 	// `error` with a ref starting "huddle-resync:") do not reach Events. A room the client got
-	// no message of yet is not re-synced; `room_left` forgets a room.
+	// no message of yet is not re-synced; `room_left` forgets a room. With Resync a `message`
+	// whose id was delivered already (among the last 256 of its room) is not delivered again,
+	// even as the reply to a retry with the same clientMsgId: match acknowledgements by
+	// clientMsgId.
 	Resync bool
 	// ResyncLimit bounds the messages one re-sync fetches per room; beyond it the report says
 	// Complete: false. Default: DefaultResyncLimit (1000).

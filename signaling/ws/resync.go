@@ -45,9 +45,52 @@ const resyncPage = 100
 type resyncer struct {
 	limit int
 
-	mu    sync.Mutex
-	last  map[string]string      // room id → id of the last message delivered
-	rooms map[string]*roomResync // rooms being re-synced
+	mu     sync.Mutex
+	last   map[string]string      // room id → id of the last message delivered
+	recent map[string]*recentIDs  // room id → the ids delivered last
+	rooms  map[string]*roomResync // rooms being re-synced
+}
+
+// recentKept is how many delivered message ids a room remembers, so that a message delivered
+// by a re-sync and then again (the reply to a retry of the same clientMsgId) is delivered once.
+const recentKept = 256
+
+// recentIDs is a ring of the last message ids delivered in a room.
+type recentIDs struct {
+	ring []string
+	next int
+	set  map[string]struct{}
+}
+
+// add records id and reports whether it was new.
+func (r *recentIDs) add(id string) bool {
+	if _, dup := r.set[id]; dup {
+		return false
+	}
+	if len(r.ring) < recentKept {
+		r.ring = append(r.ring, id)
+	} else {
+		delete(r.set, r.ring[r.next])
+		r.ring[r.next] = id
+		r.next = (r.next + 1) % recentKept
+	}
+	r.set[id] = struct{}{}
+	return true
+}
+
+// deliveredLocked records that a message of room is delivered; false means it was already.
+// r.mu must be held.
+func (r *resyncer) deliveredLocked(room, id string) bool {
+	rec := r.recent[room]
+	if rec == nil {
+		rec = &recentIDs{set: map[string]struct{}{}}
+		r.recent[room] = rec
+	}
+	if !rec.add(id) {
+		return false
+	}
+	r.last[room] = id
+	return true
 }
 
 type roomResync struct {
@@ -61,7 +104,7 @@ func newResyncer(limit int) *resyncer {
 	if limit <= 0 {
 		limit = DefaultResyncLimit
 	}
-	return &resyncer{limit: limit, last: map[string]string{}, rooms: map[string]*roomResync{}}
+	return &resyncer{limit: limit, last: map[string]string{}, recent: map[string]*recentIDs{}, rooms: map[string]*roomResync{}}
 }
 
 // msgRef is the part of a `message` payload the resyncer reads.
@@ -124,13 +167,16 @@ func (r *resyncer) handle(ev Event) (out []Event, send [][]byte) {
 			rs.held = append(rs.held, ev)
 			return nil, nil
 		}
-		r.last[m.RoomID] = m.ID
+		if !r.deliveredLocked(m.RoomID, m.ID) {
+			return nil, nil
+		}
 		return []Event{ev}, nil
 	case ev.Event == "room_left":
 		var m msgRef
 		if json.Unmarshal(ev.Data, &m) == nil {
 			r.mu.Lock()
 			delete(r.last, m.RoomID)
+			delete(r.recent, m.RoomID)
 			r.mu.Unlock()
 		}
 		return []Event{ev}, nil
@@ -172,9 +218,10 @@ func (r *resyncer) page(room string, ev Event) ([]Event, [][]byte) {
 			continue
 		}
 		rs.seen[m.ID] = struct{}{}
-		rs.fetched++
-		r.last[room] = m.ID
-		out = append(out, Event{Event: "message", Data: raw})
+		if r.deliveredLocked(room, m.ID) {
+			rs.fetched++
+			out = append(out, Event{Event: "message", Data: raw})
+		}
 	}
 	switch {
 	case h.HasMore && rs.fetched < r.limit:
@@ -197,10 +244,9 @@ func (r *resyncer) finishLocked(room string, complete bool, code string) []Event
 	for _, ev := range rs.held {
 		var m msgRef
 		_ = json.Unmarshal(ev.Data, &m)
-		if _, dup := rs.seen[m.ID]; dup {
+		if _, dup := rs.seen[m.ID]; dup || !r.deliveredLocked(room, m.ID) {
 			continue
 		}
-		r.last[room] = m.ID
 		out = append(out, ev)
 	}
 	report, _ := json.Marshal(ResyncReport{RoomID: room, Messages: rs.fetched, Complete: complete, Error: code})
