@@ -35,8 +35,9 @@ type MemoryStore struct {
 }
 
 var (
-	_ Store      = (*MemoryStore)(nil)
-	_ Membership = (*MemoryStore)(nil)
+	_ Store             = (*MemoryStore)(nil)
+	_ HistoryAfterStore = (*MemoryStore)(nil)
+	_ Membership        = (*MemoryStore)(nil)
 )
 
 type memRoom struct {
@@ -143,6 +144,25 @@ func (s *MemoryStore) History(_ context.Context, roomID, before string, limit in
 		copy(out, r.msgs[start:end])
 	}
 	return out, start > 0, nil
+}
+
+// HistoryAfter returns a page of a room's messages newer than after (see HistoryAfterStore).
+func (s *MemoryStore) HistoryAfter(_ context.Context, roomID, after string, limit int) ([]Message, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r := s.rooms[roomID]
+	i, ok := -1, false
+	if r != nil {
+		i, ok = r.index[after]
+	}
+	if !ok {
+		return nil, false, fmt.Errorf("chat: history of %q after %q: %w", roomID, after, ErrNotFound)
+	}
+	start := i + 1
+	end := min(start+max(limit, 0), len(r.msgs))
+	out := make([]Message, end-start)
+	copy(out, r.msgs[start:end])
+	return out, end < len(r.msgs), nil
 }
 
 // Join makes u a member of the room; joining again updates the stored User.

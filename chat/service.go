@@ -415,6 +415,7 @@ func (s *Service) message(ctx context.Context, sess *signaling.Session, e signal
 type historyReq struct {
 	RoomID string `json:"roomId"`
 	Before string `json:"before"`
+	After  string `json:"after"`
 	Limit  *int   `json:"limit"`
 }
 
@@ -439,12 +440,30 @@ func (s *Service) getHistory(ctx context.Context, sess *signaling.Session, e sig
 			return signaling.Errorf(signaling.CodeBadRequest, "get_history: limit must be 1..%d", MaxHistoryLimit)
 		}
 	}
+	if in.Before != "" && in.After != "" {
+		return signaling.Errorf(signaling.CodeBadRequest, "get_history: before and after exclude each other")
+	}
 	if err := s.requireMember(ctx, e.Event, sess.User().ID, in.RoomID); err != nil {
 		return err
 	}
-	msgs, more, err := s.store.History(ctx, in.RoomID, in.Before, limit)
+	var (
+		msgs   []Message
+		more   bool
+		err    error
+		cursor = in.Before
+	)
+	if in.After != "" {
+		cursor = in.After
+		fwd, ok := s.store.(HistoryAfterStore)
+		if !ok {
+			return signaling.Errorf(signaling.CodeBadRequest, "get_history: this server's store cannot page forward (after)")
+		}
+		msgs, more, err = fwd.HistoryAfter(ctx, in.RoomID, in.After, limit)
+	} else {
+		msgs, more, err = s.store.History(ctx, in.RoomID, in.Before, limit)
+	}
 	if errors.Is(err, ErrNotFound) {
-		return signaling.Errorf(signaling.CodeNotFound, "get_history: no message %q in room %q", in.Before, in.RoomID)
+		return signaling.Errorf(signaling.CodeNotFound, "get_history: no message %q in room %q", cursor, in.RoomID)
 	}
 	if err != nil {
 		return fmt.Errorf("chat: get_history: %w", err)

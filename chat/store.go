@@ -55,3 +55,13 @@ type Membership interface {
 	// Rooms lists the rooms of a user (in no particular order).
 	Rooms(ctx context.Context, userID string) ([]string, error)
 }
+
+// HistoryAfterStore is implemented by Stores that page forward as well: the Service answers
+// `get_history {after}` with it (a Store without it is paged backwards from the newest message
+// until the cursor is found, which costs more). The memory, Redis and SQL stores implement it.
+type HistoryAfterStore interface {
+	// HistoryAfter returns the oldest limit (> 0) messages of a room that are newer than the
+	// message after, listed oldest first; hasMore reports whether newer messages exist beyond
+	// them. An after that is not a message of the room is ErrNotFound.
+	HistoryAfter(ctx context.Context, roomID, after string, limit int) (msgs []Message, hasMore bool, err error)
+}

@@ -52,8 +52,9 @@ type Store struct {
 }
 
 var (
-	_ chat.Store      = (*Store)(nil)
-	_ chat.Membership = (*Store)(nil)
+	_ chat.Store             = (*Store)(nil)
+	_ chat.HistoryAfterStore = (*Store)(nil)
+	_ chat.Membership        = (*Store)(nil)
 )
 
 // New returns a Store on rdb. Nil options mean all defaults. It does not contact Redis.
@@ -208,6 +209,24 @@ end
 return out
 `)
 
+// historyAfterScript returns {hasMore, body...}: the bodies of the oldest ARGV[2] messages
+// newer than the message ARGV[1], oldest first, and whether newer ones exist beyond them. It
+// returns {-1} when ARGV[1] is not in the log.
+//
+// KEYS[1] the room log, KEYS[2] the room bodies; ARGV[1] after, ARGV[2] limit (>= 0).
+var historyAfterScript = redis.NewScript(`
+local limit = tonumber(ARGV[2])
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score then return {-1} end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. score, '+inf', 'LIMIT', 0, limit + 1)
+local out = {0}
+if #ids > limit then out[1] = 1 end
+for i = 1, math.min(#ids, limit) do
+  out[#out + 1] = redis.call('HGET', KEYS[2], ids[i])
+end
+return out
+`)
+
 // Append stores m unless its client message id repeats one of the same sender within the
 // idempotency window (see chat.Store). Appending a message whose id is already stored in its
 // room stores nothing either, and returns the stored message with existing true.
@@ -275,9 +294,21 @@ func (s *Store) appendRoom(ctx context.Context, m chat.Message, body string) (ch
 // order they were appended. A before that is not in the room, including one dropped by
 // MaxHistory, is chat.ErrNotFound.
 func (s *Store) History(ctx context.Context, roomID, before string, limit int) ([]chat.Message, bool, error) {
+	return s.page(ctx, historyScript, roomID, before, limit)
+}
+
+// HistoryAfter returns a page of a room's messages newer than after (see
+// chat.HistoryAfterStore), in the order they were appended. An after that is not in the room,
+// including one dropped by MaxHistory, is chat.ErrNotFound.
+func (s *Store) HistoryAfter(ctx context.Context, roomID, after string, limit int) ([]chat.Message, bool, error) {
+	return s.page(ctx, historyAfterScript, roomID, after, limit)
+}
+
+// page runs a history script around the message cursor.
+func (s *Store) page(ctx context.Context, script *redis.Script, roomID, cursor string, limit int) ([]chat.Message, bool, error) {
 	limit = max(limit, 0)
-	res, err := historyScript.Run(ctx, s.rdb, []string{s.logKey(roomID), s.msgsKey(roomID)},
-		before, limit).Slice()
+	res, err := script.Run(ctx, s.rdb, []string{s.logKey(roomID), s.msgsKey(roomID)},
+		cursor, limit).Slice()
 	if err != nil {
 		return nil, false, unavailable("history", err)
 	}
@@ -286,7 +317,7 @@ func (s *Store) History(ctx context.Context, roomID, before string, limit int) (
 	}
 	flag, _ := res[0].(int64)
 	if flag < 0 {
-		return nil, false, fmt.Errorf("redischat: history of %q before %q: %w", roomID, before, chat.ErrNotFound)
+		return nil, false, fmt.Errorf("redischat: history of %q around %q: %w", roomID, cursor, chat.ErrNotFound)
 	}
 	msgs := make([]chat.Message, 0, len(res)-1)
 	for _, v := range res[1:] {

@@ -4,14 +4,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/chat/redischat"
+	"github.com/huddle-go/huddle/chat/sqlchat"
 	"github.com/huddle-go/huddle/meeting"
 	"github.com/huddle-go/huddle/meeting/redismeeting"
+	"github.com/huddle-go/huddle/meeting/sqlmeeting"
 	"github.com/huddle-go/huddle/presence"
 	"github.com/huddle-go/huddle/presence/redispresence"
 	"github.com/huddle-go/huddle/signaling"
@@ -24,7 +27,8 @@ type rooms interface {
 	chat.Membership
 }
 
-// backends are the stores and broker: memory by default, Redis with -redis.
+// backends are the stores and broker: a SQLite file by default (-data), memory with -data
+// memory, Redis with -redis, and chat on PostgreSQL with -postgres.
 type backends struct {
 	broker        signaling.Broker
 	chatStore     chat.Store
@@ -33,58 +37,106 @@ type backends struct {
 	meetingStore  meeting.Store
 	resumeSecret  []byte // nil: random per process
 	shared        bool   // several nodes may share these backends
-	close         func() error
+	// recoverMeetings: the meetings outlived the previous process of this single node
+	// (sqlmeeting), so meeting.Service.Recover must run at start.
+	recoverMeetings bool
+	// store names where chat history and rooms live, for /healthz; ping checks it.
+	store string
+	ping  func(context.Context) error
+	close func() error
 }
 
-func newBackends(ctx context.Context, cfg config, nodeID string, log *slog.Logger) (*backends, error) {
+func newBackends(ctx context.Context, cfg config, nodeID string, log *slog.Logger) (b *backends, err error) {
+	var closers []func() error
+	closeAll := func() error {
+		var errs []error
+		for i := len(closers) - 1; i >= 0; i-- {
+			errs = append(errs, closers[i]())
+		}
+		return errors.Join(errs...)
+	}
+	defer func() {
+		if err != nil {
+			_ = closeAll()
+		}
+	}()
+	b = &backends{store: "memory", ping: func(context.Context) error { return nil }, close: closeAll}
+	if cfg.resumeSecret != "" {
+		b.resumeSecret = []byte(cfg.resumeSecret)
+	}
+
+	// Chat history and rooms: PostgreSQL, a SQLite file, Redis or memory.
+	switch {
+	case cfg.postgresURL != "":
+		st, err := sqlchat.OpenPostgres(ctx, cfg.postgresURL, &sqlchat.Options{Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("huddle: -postgres: %w", err)
+		}
+		closers = append(closers, st.Close)
+		b.chatStore, b.membership, b.store, b.ping = st, st, "postgres", st.Ping
+		log.Info("chat history and rooms on PostgreSQL")
+	case cfg.redisURL == "" && cfg.dataPath != "memory":
+		st, err := sqlchat.OpenSQLite(ctx, cfg.dataPath, &sqlchat.SQLiteOptions{Options: sqlchat.Options{Logger: log}})
+		if err != nil {
+			return nil, fmt.Errorf("huddle: -data %s: %w", cfg.dataPath, err)
+		}
+		closers = append(closers, st.Close)
+		ms, err := sqlmeeting.New(ctx, st.DB())
+		if err != nil {
+			return nil, fmt.Errorf("huddle: -data %s: %w", cfg.dataPath, err)
+		}
+		b.chatStore, b.membership, b.meetingStore, b.recoverMeetings = st, st, ms, true
+		b.store, b.ping = "sqlite", st.Ping
+		log.Info("chat history, rooms and meetings in a SQLite file", "path", cfg.dataPath)
+	}
+
 	if cfg.redisURL == "" {
-		mem := chat.NewMemoryStore(nil)
-		return &backends{
-			broker:        signaling.NewMemoryBroker(),
-			chatStore:     mem,
-			membership:    mem,
-			presenceStore: presence.NewMemoryStore(),
-			meetingStore:  meeting.NewMemoryStore(),
-			close:         func() error { return nil },
-		}, nil
+		if b.chatStore == nil {
+			mem := chat.NewMemoryStore(nil)
+			b.chatStore, b.membership = mem, mem
+		}
+		if b.meetingStore == nil {
+			b.meetingStore = meeting.NewMemoryStore()
+		}
+		b.broker = signaling.NewMemoryBroker()
+		b.presenceStore = presence.NewMemoryStore()
+		return b, nil
 	}
 	ropts, err := redis.ParseURL(cfg.redisURL)
 	if err != nil {
 		return nil, fmt.Errorf("huddle: -redis %q: %w", cfg.redisURL, err)
 	}
 	rdb := redis.NewClient(ropts)
+	closers = append(closers, rdb.Close)
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(cctx).Err(); err != nil {
-		_ = rdb.Close()
 		return nil, fmt.Errorf("huddle: Redis at %s does not answer: %w", ropts.Addr, err)
 	}
 	const prefix = "huddle:"
-	secret, err := sharedSecret(cctx, rdb, prefix+"resume-secret")
-	if err != nil {
-		_ = rdb.Close()
-		return nil, err
+	if b.resumeSecret == nil {
+		// Without -resume-secret the nodes agree on one through Redis; a Redis that loses its
+		// data makes new nodes pick another, so set -resume-secret in production.
+		if b.resumeSecret, err = sharedSecret(cctx, rdb, prefix+"resume-secret"); err != nil {
+			return nil, err
+		}
 	}
 	broker, err := redisbroker.New(cctx, rdb, &redisbroker.Options{Prefix: prefix, Logger: log})
 	if err != nil {
-		_ = rdb.Close()
 		return nil, fmt.Errorf("huddle: Redis broker: %w", err)
 	}
-	chatStore := redischat.New(rdb, &redischat.Options{Prefix: prefix})
+	closers = append(closers, broker.Close)
+	if b.chatStore == nil {
+		rs := redischat.New(rdb, &redischat.Options{Prefix: prefix})
+		b.chatStore, b.membership, b.store = rs, rs, "redis"
+		b.ping = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+	}
 	log.Info("using Redis", "addr", ropts.Addr, "db", ropts.DB, "node", nodeID, "sharded_pubsub", broker.Sharded())
-	return &backends{
-		broker:        broker,
-		chatStore:     chatStore,
-		membership:    chatStore,
-		presenceStore: redispresence.New(rdb, &redispresence.Options{Prefix: prefix}),
-		meetingStore:  redismeeting.New(rdb, &redismeeting.Options{Prefix: prefix}),
-		resumeSecret:  secret,
-		shared:        true,
-		close: func() error {
-			berr := broker.Close()
-			return joinErr(berr, rdb.Close())
-		},
-	}, nil
+	b.broker = broker
+	b.presenceStore = redispresence.New(rdb, &redispresence.Options{Prefix: prefix})
+	b.meetingStore = redismeeting.New(rdb, &redismeeting.Options{Prefix: prefix})
+	b.shared = true
+	return b, nil
 }
 
 // sharedSecret returns the resume-token secret every node of the cluster uses, creating it
@@ -100,11 +152,4 @@ func sharedSecret(ctx context.Context, rdb redis.UniversalClient, key string) ([
 		return nil, fmt.Errorf("huddle: resume secret: %w", err)
 	}
 	return []byte(v), nil
-}
-
-func joinErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }

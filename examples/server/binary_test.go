@@ -27,6 +27,7 @@ func TestBinaryAsANewUserWouldRunIt(t *testing.T) {
 
 	out := newLineBuffer()
 	cmd := exec.Command(bin, "-dev-auth", "-addr", "127.0.0.1:0")
+	cmd.Dir = t.TempDir() // where the default -data, huddle.db, goes
 	cmd.Stdout = out
 	cmd.Env = append(os.Environ(), "HUDDLE_LOG_LEVEL=warn")
 	is.NoErr(cmd.Start())
@@ -76,4 +77,6 @@ func TestBinaryAsANewUserWouldRunIt(t *testing.T) {
 	}
 	t.Logf("SIGTERM to exit: %v", time.Since(start))
 	out.waitFor(t, regexpQuote("huddle: stopped"), time.Second)
+	_, err := os.Stat(filepath.Join(cmd.Dir, "huddle.db"))
+	is.NoErr(err) // the default store is huddle.db in the working directory
 }

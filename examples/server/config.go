@@ -29,6 +29,10 @@ type config struct {
 	maxMessageBytes int
 	redisURL        string
 	nodeID          string
+	dataPath        string // a SQLite file, or "memory"
+	dataSet         bool   // -data (or HUDDLE_DATA) was given
+	postgresURL     string
+	resumeSecret    string
 
 	participantGrace time.Duration
 	hostGrace        time.Duration
@@ -70,6 +74,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.DurationVar(&c.resumeWindow, "resume-window", 60*time.Second, "how long a dropped session can be resumed")
 	fs.IntVar(&c.maxMessageBytes, "max-message-bytes", 4096, "largest chat message content, in bytes")
 	fs.StringVar(&c.redisURL, "redis", "", "Redis URL (redis://127.0.0.1:6379/0): share chats, presence, meetings and resume between nodes")
+	fs.StringVar(&c.dataPath, "data", "huddle.db", "one node's durable store: a SQLite file (created when missing) for chat history, rooms and meetings, or \"memory\" to keep nothing across restarts; not with -redis (use -postgres)")
+	fs.StringVar(&c.postgresURL, "postgres", "", "PostgreSQL URL (postgres://user@host:5432/db) for chat history and rooms; with -redis for several nodes")
+	fs.StringVar(&c.resumeSecret, "resume-secret", "", "secret that signs resume tokens, the same on every node (default: the one stored in Redis with -redis, else random per process)")
 	fs.StringVar(&c.nodeID, "node-id", "", "this node's id among several (default: hostname-pid)")
 	fs.DurationVar(&c.participantGrace, "participant-grace", 15*time.Second, "how long a disconnected participant keeps its place in a meeting")
 	fs.DurationVar(&c.hostGrace, "host-grace", 30*time.Second, "how long a meeting waits for a disconnected host")
@@ -106,6 +113,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if envErr != nil {
 		return c, envErr
 	}
+	c.dataSet = set["data"] || getenv(envName("data")) != ""
 	c.allowedOrigins = splitList(origins)
 	c.iceServers = splitList(ice)
 	return c, c.validate()
@@ -150,6 +158,15 @@ func (c config) validate() error {
 	case "text", "json":
 	default:
 		return fmt.Errorf("huddle: -log-format %q: want text or json", c.logFormat)
+	}
+	if c.dataPath == "" {
+		return errors.New("huddle: -data is empty: give a SQLite file name, or \"memory\"")
+	}
+	if c.dataSet && c.dataPath != "memory" && c.redisURL != "" {
+		return fmt.Errorf("huddle: -data %q is one node's SQLite file, and -redis shares the server between nodes: use -postgres for durable chat with -redis, or drop -redis", c.dataPath)
+	}
+	if c.dataSet && c.dataPath != "memory" && c.postgresURL != "" {
+		return fmt.Errorf("huddle: -data %q and -postgres both name a chat store: choose one", c.dataPath)
 	}
 	if c.maxParticipants < 2 {
 		return fmt.Errorf("huddle: -max-participants %d: want at least 2", c.maxParticipants)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -90,6 +91,9 @@ func startServer(t *testing.T, args ...string) *testServer {
 	}
 	if !strings.Contains(strings.Join(args, " "), "-log-level") {
 		args = append([]string{"-log-level", "error"}, args...)
+	}
+	if !slices.Contains(args, "-data") && !slices.Contains(args, "-redis") {
+		args = append([]string{"-data", "memory"}, args...) // never a huddle.db in the package
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := &testServer{cancel: cancel, done: make(chan error, 1), out: newLineBuffer()}

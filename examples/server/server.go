@@ -148,6 +148,14 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 		},
 	})
 	online.t = s.presence
+	if backends.recoverMeetings {
+		// A single node on a durable store: what the previous process left (bound sessions,
+		// deadlines that ran out while it was down) is settled now.
+		if err := s.meetings.Recover(ctx); err != nil {
+			s.close()
+			return nil, fmt.Errorf("huddle: recovering the stored meetings: %w", err)
+		}
+	}
 
 	auth, mode := authenticator(cfg)
 	if cfg.devAuth && cfg.jwtSecret != "" {
@@ -169,7 +177,14 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 		Refused:        func(_ *http.Request, why ws.Refusal) { refused.WithLabelValues(string(why)).Inc() },
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "node": s.node.ID(), "sessions": s.node.Stats().Sessions})
+		status, code, store := "ok", http.StatusOK, map[string]any{"kind": backends.store, "ok": true}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := backends.ping(ctx); err != nil {
+			status, code = "unavailable", http.StatusServiceUnavailable
+			store["ok"], store["error"] = false, err.Error()
+		}
+		writeJSON(w, code, map[string]any{"status": status, "node": s.node.ID(), "sessions": s.node.Stats().Sessions, "store": store})
 	})
 	mux.HandleFunc("GET /api/config", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"auth": mode, "codec": cfg.codec, "iceTransportPolicy": cfg.turn.iceTransportPolicy})

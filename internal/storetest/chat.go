@@ -108,6 +108,42 @@ func Chat(t *testing.T, newStore func(t *testing.T) (chat.Store, chat.Membership
 		is.True(errors.Is(err, chat.ErrNotFound)) // also in a room without messages
 	})
 
+	t.Run("HistoryAfter", func(t *testing.T) {
+		is := is.New(t)
+		st, _ := newStore(t)
+		fwd, ok := st.(chat.HistoryAfterStore)
+		if !ok {
+			t.Skip("storetest: the store does not implement chat.HistoryAfterStore")
+		}
+		m := appendN(t, st, "r1", alice, 5)
+		appendN(t, st, "r2", bob, 2)
+
+		page, more, err := fwd.HistoryAfter(ctx, "r1", m[0].ID, 2)
+		is.NoErr(err)                        // the first page after the oldest
+		is.NoErr(sameMessages(page, m[1:3])) // the next two, oldest first
+		is.True(more)                        // two are newer
+
+		page, more, err = fwd.HistoryAfter(ctx, "r1", page[1].ID, 2)
+		is.NoErr(err)                        // second page
+		is.NoErr(sameMessages(page, m[3:5])) // the last two
+		is.True(!more)                       // nothing newer
+
+		page, more, err = fwd.HistoryAfter(ctx, "r1", m[4].ID, 2)
+		is.NoErr(err)          // after the newest
+		is.Equal(len(page), 0) // nothing
+		is.True(!more)         // nothing newer
+
+		page, more, err = fwd.HistoryAfter(ctx, "r1", m[1].ID, 3)
+		is.NoErr(err)                        // exactly the rest
+		is.NoErr(sameMessages(page, m[2:5])) // all three
+		is.True(!more)                       // a full page with nothing newer has no more
+
+		_, _, err = fwd.HistoryAfter(ctx, "r1", newID(t), 2)
+		is.True(errors.Is(err, chat.ErrNotFound)) // an unknown cursor is ErrNotFound
+		_, _, err = fwd.HistoryAfter(ctx, "r2", m[0].ID, 2)
+		is.True(errors.Is(err, chat.ErrNotFound)) // a message of another room is not a valid cursor
+	})
+
 	t.Run("Idempotency", func(t *testing.T) {
 		is := is.New(t)
 		st, _ := newStore(t)

@@ -38,6 +38,23 @@ type ClientOptions struct {
 	// fresh session (`resumed: false`): whatever the old session had (rooms, meetings) is gone
 	// and the application must re-sync (join again, get_history). Send works from inside it.
 	OnResumeFailed func()
+	// Resync makes the client re-sync chat when a reconnect got a fresh session (`resumed:
+	// false`: the node died, the server restarted, or the resume window passed), so that no
+	// message is lost. The client remembers, for every room it received a `message` of, the
+	// last one; after OnResumeFailed it sends, for each such room, `get_history {roomId, after:
+	// <that message's id>}` (PROTOCOL.md §5), page after page, and puts the missed messages
+	// into Events as `message` events (Seq 0), followed by the live messages of the room that
+	// arrived meanwhile, so that each room's messages come in order and once each; then one
+	// ResyncedEvent per room reports how it went. The replies to these requests (`history` and
+	// `error` with a ref starting "huddle-resync:") do not reach Events. A room the client got
+	// no message of yet is not re-synced; `room_left` forgets a room. With Resync a `message`
+	// whose id was delivered already (among the last 256 of its room) is not delivered again,
+	// even as the reply to a retry with the same clientMsgId: match acknowledgements by
+	// clientMsgId.
+	Resync bool
+	// ResyncLimit bounds the messages one re-sync fetches per room; beyond it the report says
+	// Complete: false. Default: DefaultResyncLimit (1000).
+	ResyncLimit int
 	// Logger receives the client's logs (reconnects at Info, details at Debug). Default: silent.
 	Logger *slog.Logger
 }
@@ -113,6 +130,8 @@ type Client struct {
 	err        error // why the client gave up
 	queue      []Event
 	readerDone bool
+
+	rs *resyncer // with Resync; used by the reader goroutine
 }
 
 // Connect dials url, waits for the `session` frame and returns the client. url is the full
@@ -134,6 +153,9 @@ func Connect(ctx context.Context, url string, opts *ClientOptions) (*Client, err
 		events: make(chan Event, 64),
 		wake:   make(chan struct{}, 1),
 		ready:  make(chan struct{}),
+	}
+	if o.Resync {
+		c.rs = newResyncer(o.ResyncLimit)
 	}
 	cn, info, err := c.dialSession(ctx, u)
 	if err != nil {
@@ -330,21 +352,46 @@ func (c *Client) readLoop(ctx context.Context, cn *conn) error {
 			c.log.Debug("ws: ignoring a session frame in mid-connection")
 			continue
 		}
-		c.push(ev)
+		if !c.accept(ev) {
+			continue
+		}
+		if c.rs == nil {
+			c.enqueue(ev)
+			continue
+		}
+		out, send := c.rs.handle(ev)
+		c.enqueue(out...)
+		for _, f := range send {
+			wctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+			err := cn.Write(wctx, f)
+			cancel()
+			if err != nil {
+				break // the connection broke: the next one asks again
+			}
+		}
 	}
 }
 
-// push queues ev unless its seq was seen already.
-func (c *Client) push(ev Event) {
+// accept reports whether ev is new: an event whose seq was seen already is not.
+func (c *Client) accept(ev Event) bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if ev.Seq > 0 {
 		if ev.Seq <= c.lastSeq {
-			c.mu.Unlock()
-			return
+			return false
 		}
 		c.lastSeq = ev.Seq
 	}
-	c.queue = append(c.queue, ev)
+	return true
+}
+
+// enqueue queues events for Events.
+func (c *Client) enqueue(evs ...Event) {
+	if len(evs) == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.queue = append(c.queue, evs...)
 	c.mu.Unlock()
 	c.signal()
 }
@@ -447,6 +494,12 @@ func (c *Client) reconnect(ctx context.Context) (*conn, error) {
 			}
 			if !info.Resumed && c.opts.OnResumeFailed != nil {
 				c.opts.OnResumeFailed()
+			}
+			if c.rs != nil {
+				if !info.Resumed {
+					c.rs.start()
+				}
+				c.rs.request(ctx, cn) // also re-asks for a re-sync that a lost connection interrupted
 			}
 			return cn, nil
 		}

@@ -1,0 +1,195 @@
+package sqlchat
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/huddle-go/huddle/chat"
+)
+
+// appendReq is one Append waiting for the writer.
+type appendReq struct {
+	m    chat.Message
+	done chan appendRes // buffered (1): the writer never blocks on it
+}
+
+type appendRes struct {
+	m        chat.Message
+	existing bool
+	err      error
+}
+
+// Append stores m unless its client message id repeats one of the same sender within the
+// idempotency window (see chat.Store). Appending a message whose id is stored already stores
+// nothing either, and returns the stored message with existing true. It returns once the
+// transaction holding m committed (see Group commit in the package doc). When ctx ends first,
+// Append returns ctx's error; the message may still be stored, and a retry with the same client
+// message id finds it.
+func (s *Store) Append(ctx context.Context, m chat.Message) (chat.Message, bool, error) {
+	if m.ID == "" || m.RoomID == "" {
+		return chat.Message{}, false, fmt.Errorf("sqlchat: append: %w: id and room id are required", chat.ErrInvalid)
+	}
+	r := &appendReq{m: m, done: make(chan appendRes, 1)}
+	select {
+	case s.reqs <- r:
+	case <-s.stop:
+		return chat.Message{}, false, unavailable("append", errClosed)
+	case <-ctx.Done():
+		return chat.Message{}, false, fmt.Errorf("sqlchat: append: %w", ctx.Err())
+	}
+	select {
+	case res := <-r.done:
+		return res.m, res.existing, res.err
+	case <-ctx.Done():
+		return chat.Message{}, false, fmt.Errorf("sqlchat: append: %w", ctx.Err())
+	}
+}
+
+// writer commits the appends: each batch is the request that woke it plus every request
+// already waiting, up to s.batch. It returns when the Store closes.
+func (s *Store) writer() {
+	defer close(s.done)
+	batch := make([]*appendReq, 0, s.batch)
+	var lastExpiry time.Time
+	for {
+		select {
+		case r := <-s.reqs:
+			batch = append(batch[:0], r)
+		case <-s.stop:
+			return
+		}
+	fill:
+		for len(batch) < s.batch {
+			select {
+			case r := <-s.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		now := s.clock.Now()
+		s.commit(batch, now)
+		clear(batch)
+		if now.Sub(lastExpiry) >= s.expiryEvery() {
+			lastExpiry = now
+			s.expire(now)
+		}
+	}
+}
+
+// expiryEvery is how often the writer deletes expired client message ids.
+func (s *Store) expiryEvery() time.Duration { return min(s.window, 10*time.Minute) }
+
+// expire deletes the client message ids remembered longer than the window.
+func (s *Store) expire(now time.Time) {
+	ctx, cancel := context.WithTimeout(s.ctx, commitTimeout)
+	defer cancel()
+	if _, err := s.db.ExecContext(ctx, s.q.expire, now.Add(-s.window).UnixNano()); err != nil {
+		s.log.Warn("sqlchat: deleting expired client message ids failed", "err", err)
+	}
+}
+
+// commit writes a batch in one transaction and answers each request. When the transaction
+// fails, each request is tried again in a transaction of its own, so that one failure does not
+// fail the others.
+func (s *Store) commit(batch []*appendReq, now time.Time) {
+	res, err := s.tryBatch(batch, now)
+	if err == nil {
+		for i, r := range batch {
+			r.done <- res[i]
+		}
+		return
+	}
+	if len(batch) == 1 {
+		batch[0].done <- appendRes{err: err}
+		return
+	}
+	s.log.Warn("sqlchat: a batch failed; committing its appends one by one", "size", len(batch), "err", err)
+	for _, r := range batch {
+		one, err := s.tryBatch([]*appendReq{r}, now)
+		if err != nil {
+			r.done <- appendRes{err: err}
+			continue
+		}
+		r.done <- one[0]
+	}
+}
+
+func (s *Store) tryBatch(batch []*appendReq, now time.Time) ([]appendRes, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, commitTimeout)
+	defer cancel()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, unavailable("append: begin", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if s.dialect == Postgres {
+		// A room's messages commit in seq order across nodes: lock each room of the batch, in
+		// one order, for the transaction.
+		rooms := make([]string, 0, len(batch))
+		for _, r := range batch {
+			rooms = append(rooms, r.m.RoomID)
+		}
+		slices.Sort(rooms)
+		for _, room := range slices.Compact(rooms) {
+			if _, err := tx.ExecContext(ctx, s.q.roomLock, room); err != nil {
+				return nil, unavailable("append: lock room", err)
+			}
+		}
+	}
+	claim, insert := tx.StmtContext(ctx, s.claim), tx.StmtContext(ctx, s.insert)
+	out := make([]appendRes, len(batch))
+	for i, r := range batch {
+		m, existing, err := s.appendTx(ctx, tx, claim, insert, r.m, now)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = appendRes{m: m, existing: existing}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, unavailable("append: commit", err)
+	}
+	return out, nil
+}
+
+// appendTx appends m within tx.
+func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, claim, insert *sql.Stmt, m chat.Message, now time.Time) (chat.Message, bool, error) {
+	if m.ClientMsgID != "" {
+		var got string
+		err := claim.QueryRowContext(ctx, m.Sender.ID, m.ClientMsgID, m.ID, now.UnixNano(),
+			now.Add(-s.window).UnixNano()).Scan(&got)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			// Remembered within the window: the earlier message answers.
+			earlier, err := scanMessage(tx.QueryRowContext(ctx, s.q.claimed, m.Sender.ID, m.ClientMsgID))
+			if err == nil {
+				return earlier, true, nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return chat.Message{}, false, unavailable("append: earlier message", err)
+			}
+			return chat.Message{}, false, fmt.Errorf("sqlchat: append: client message id %q of %q names no stored message", m.ClientMsgID, m.Sender.ID)
+		case err != nil:
+			return chat.Message{}, false, unavailable("append: client message id", err)
+		}
+	}
+	res, err := insert.ExecContext(ctx, m.ID, m.RoomID, m.Content, m.Sender.ID, m.Sender.Username,
+		nanos(m.CreatedAt), nanos(m.UpdatedAt), m.ClientMsgID)
+	if err != nil {
+		return chat.Message{}, false, unavailable("append", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return chat.Message{}, false, unavailable("append", err)
+	} else if n == 0 {
+		stored, err := scanMessage(tx.QueryRowContext(ctx, s.q.byID, m.ID))
+		if err != nil {
+			return chat.Message{}, false, unavailable("append: stored message", err)
+		}
+		return stored, true, nil
+	}
+	return m, false, nil
+}
