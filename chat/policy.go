@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"fmt"
 	"unicode"
 	"unicode/utf8"
 
@@ -27,7 +28,8 @@ func (f PolicyFunc) CanJoin(ctx context.Context, u signaling.User, roomID string
 	return f(ctx, u, roomID)
 }
 
-// OpenRooms is the default Policy: anyone may join any room, as in the original server.
+// OpenRooms is the default Policy: anyone may join any room, as in the original server. See
+// MembersOnly for invitation-only rooms.
 var OpenRooms Policy = PolicyFunc(func(context.Context, signaling.User, string) error { return nil })
 
 // MaxRoomIDBytes bounds the length of a room id.
@@ -49,4 +51,32 @@ func checkRoomID(event, id string) error {
 		}
 	}
 	return nil
+}
+
+// MembersOnly returns the Policy of invitation-only rooms: a user becomes a member of a room
+// only when an existing member adds them (the `add_member` event) or the application does
+// (Service.AddMember). join_room, and a message that would make its sender a member, are
+// `forbidden` for anyone else, and so, since they require membership, are the room's history,
+// typing, presence and meeting.
+//
+// A room that has neither members nor messages does not exist yet: its first joiner creates it
+// and becomes its first member. (Two users who join a new room at the same instant both get
+// in.) rooms and store must be the Membership and Store of the Service.
+func MembersOnly(rooms Membership, store Store) Policy {
+	return PolicyFunc(func(ctx context.Context, u signaling.User, roomID string) error {
+		members, err := rooms.Members(ctx, roomID)
+		if err != nil {
+			return fmt.Errorf("chat: members-only policy: %w", err)
+		}
+		if len(members) == 0 {
+			msgs, _, err := store.History(ctx, roomID, "", 1)
+			if err != nil {
+				return fmt.Errorf("chat: members-only policy: %w", err)
+			}
+			if len(msgs) == 0 {
+				return nil // a new room: its creator joins
+			}
+		}
+		return signaling.Errorf(signaling.CodeForbidden, "room %q is members-only: a member has to add you", roomID)
+	})
 }

@@ -73,10 +73,15 @@ type Options struct {
 	Clock clock.Clock
 	// Logger receives the service's logs. Default: silent.
 	Logger *slog.Logger
+	// OnLeave, when set, runs when a user leaves a room (leave_room, Service.RemoveMember),
+	// after the membership is gone and before the others learn it, so that what hangs on it
+	// ends too: the reference server has the user leave the room's meeting. An error reaches
+	// the client like a store's; leaving again retries it. Default: nothing.
+	OnLeave func(ctx context.Context, roomID, userID string) error
 }
 
 // Service handles the chat events of PROTOCOL.md §5 on a Hub: join_room, leave_room, message,
-// get_history, typing, and the additive get_rooms. All methods are safe for concurrent use.
+// get_history, typing, and the additive get_rooms and add_member. All methods are safe for concurrent use.
 type Service struct {
 	hub     signaling.Hub
 	store   Store
@@ -180,6 +185,7 @@ func New(hub signaling.Hub, opts *Options) *Service {
 	hub.Handle("get_history", signaling.HandlerFunc(s.getHistory))
 	hub.Handle("typing", signaling.HandlerFunc(s.typingEvent))
 	hub.Handle("get_rooms", signaling.HandlerFunc(s.getRooms))
+	hub.Handle("add_member", signaling.HandlerFunc(s.addMember))
 	hub.OnSession(s.onSession)
 	return s
 }
@@ -319,20 +325,8 @@ func (s *Service) leaveRoom(ctx context.Context, sess *signaling.Session, e sign
 	if err := checkRoomID(e.Event, in.RoomID); err != nil {
 		return err
 	}
-	u := sess.User()
-	member, err := s.members.IsMember(ctx, in.RoomID, u.ID)
-	if err != nil {
-		return fmt.Errorf("chat: leave_room: %w", err)
-	}
-	if err := s.members.Leave(ctx, in.RoomID, u.ID); err != nil {
-		return fmt.Errorf("chat: leave_room: %w", err)
-	}
-	if err := s.hub.UnsubscribeUser(ctx, u.ID, signaling.RoomTopic(in.RoomID)); err != nil {
-		return fmt.Errorf("chat: leave_room: unsubscribe: %w", err)
-	}
-	s.typing.stop(ctx, u.ID, in.RoomID)
-	if member {
-		s.announce(ctx, "member_left", in.RoomID, u)
+	if err := s.remove(ctx, e.Event, in.RoomID, sess.User()); err != nil {
+		return err
 	}
 	return sess.Reply(ctx, e, "room_left", roomReq{RoomID: in.RoomID})
 }

@@ -11,12 +11,17 @@ import (
 
 // MemoryStore is a Store inside one process. Several Trackers (nodes) may share one, which is how
 // tests run a multi-node presence without Redis. The zero value is not usable; call
-// NewMemoryStore. Users' last-seen times are kept for as long as the store lives.
+// NewMemoryStore. The last-seen times of offline users are kept up to
+// MemoryOptions.MaxOfflineUsers; beyond it the longest offline are forgotten, and Get reports
+// them offline with a zero LastSeen, as users never seen.
 type MemoryStore struct {
-	mu     sync.Mutex
-	users  map[string]*memUser
-	nodes  map[string]*memNode
-	reaped map[string]bool
+	mu         sync.Mutex
+	users      map[string]*memUser
+	nodes      map[string]*memNode
+	reaped     map[string]bool
+	maxOffline int // <= 0: no bound
+	offline    int // users in users without sessions
+	forgotten  int64
 }
 
 type memUser struct {
@@ -32,9 +37,68 @@ type memNode struct {
 
 var _ Store = (*MemoryStore)(nil)
 
-// NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{users: map[string]*memUser{}, nodes: map[string]*memNode{}, reaped: map[string]bool{}}
+// DefaultMaxOfflineUsers is the default of MemoryOptions.MaxOfflineUsers.
+const DefaultMaxOfflineUsers = 100_000
+
+// MemoryOptions configures a MemoryStore. The zero value of each field means its default.
+type MemoryOptions struct {
+	// MaxOfflineUsers bounds the offline users whose last-seen time the store remembers, so
+	// that users who come and go do not grow it for ever. Default: DefaultMaxOfflineUsers;
+	// negative: no bound.
+	MaxOfflineUsers int
+}
+
+// NewMemoryStore returns an empty MemoryStore with the default options.
+func NewMemoryStore() *MemoryStore { return NewMemoryStoreWith(nil) }
+
+// NewMemoryStoreWith returns an empty MemoryStore. Nil options mean all defaults.
+func NewMemoryStoreWith(opts *MemoryOptions) *MemoryStore {
+	var o MemoryOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.MaxOfflineUsers == 0 {
+		o.MaxOfflineUsers = DefaultMaxOfflineUsers
+	}
+	return &MemoryStore{users: map[string]*memUser{}, nodes: map[string]*memNode{}, reaped: map[string]bool{}, maxOffline: o.MaxOfflineUsers}
+}
+
+// MemoryStats are a MemoryStore's counts, for metrics.
+type MemoryStats struct {
+	Users     int   // users the store knows: online, or offline with a last-seen time
+	Offline   int   // of them, offline
+	Forgotten int64 // offline users forgotten over MaxOfflineUsers, since the store was made
+}
+
+// Stats returns the store's counts.
+func (m *MemoryStore) Stats() MemoryStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return MemoryStats{Users: len(m.users), Offline: m.offline, Forgotten: m.forgotten}
+}
+
+// forgetLocked forgets the longest-offline users while there are more than maxOffline, down to
+// nine tenths of it, so that the sort is paid once per many users gone. m.mu must be held.
+func (m *MemoryStore) forgetLocked() {
+	if m.maxOffline <= 0 || m.offline <= m.maxOffline {
+		return
+	}
+	type gone struct {
+		id string
+		at time.Time
+	}
+	all := make([]gone, 0, m.offline)
+	for id, u := range m.users {
+		if len(u.sessions) == 0 {
+			all = append(all, gone{id, u.lastSeen})
+		}
+	}
+	slices.SortFunc(all, func(a, b gone) int { return a.at.Compare(b.at) })
+	for _, g := range all[:len(all)-m.maxOffline*9/10] {
+		delete(m.users, g.id)
+		m.offline--
+		m.forgotten++
+	}
 }
 
 // AddSession implements Store.
@@ -45,6 +109,8 @@ func (m *MemoryStore) AddSession(_ context.Context, userID, sessionID, nodeID st
 	if u == nil {
 		u = &memUser{}
 		m.users[userID] = u
+	} else if len(u.sessions) == 0 {
+		m.offline-- // back online
 	}
 	if u.sessions == nil {
 		u.sessions = map[string]string{}
@@ -94,8 +160,11 @@ func (m *MemoryStore) dropSessionLocked(u *memUser, sessionID string, at time.Ti
 	if len(u.sessions) > 0 {
 		return false
 	}
+	u.sessions = nil // an emptied map keeps its buckets
 	u.status = ""
 	u.lastSeen = at
+	m.offline++
+	m.forgetLocked()
 	return true
 }
 

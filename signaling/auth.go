@@ -1,10 +1,14 @@
 package signaling
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Authenticator establishes who opens a connection, before the WebSocket upgrade. A failure is
@@ -31,24 +35,67 @@ var ErrUnauthenticated = errors.New("signaling: unauthenticated")
 
 // DevAuthenticator trusts `?user=<id>&name=<username>` as it comes. It is for development and
 // tests only: anyone can claim any user. The reference server enables it with -dev-auth.
+// Without `user`, the id is derived from `name` by DevUserID, so a sign-in form needs to ask
+// for a display name only.
 type DevAuthenticator struct{}
 
-// Authenticate reads the user id from `user` and the display name from `name` (default: the id).
+// maxDevID bounds user ids and names in dev auth, in bytes.
+const maxDevID = 128
+
+// Authenticate reads the user id from `user` (default: DevUserID of `name`) and the display
+// name from `name` (default: the id).
 func (DevAuthenticator) Authenticate(r *http.Request) (Identity, error) {
 	q := r.URL.Query()
 	id := strings.TrimSpace(q.Get("user"))
-	if id == "" {
-		return Identity{}, errors.Join(ErrUnauthenticated, errors.New("dev auth: ?user= is required"))
+	name := strings.TrimSpace(q.Get("name"))
+	if id == "" && name != "" && len(name) <= maxDevID {
+		id = DevUserID(name)
 	}
-	if len(id) > 128 {
+	if id == "" {
+		return Identity{}, errors.Join(ErrUnauthenticated, errors.New("dev auth: ?user= or ?name= is required"))
+	}
+	if len(id) > maxDevID {
 		return Identity{}, errors.Join(ErrUnauthenticated, errors.New("dev auth: user id over 128 bytes"))
 	}
-	name := strings.TrimSpace(q.Get("name"))
 	if name == "" {
 		name = id
 	}
-	if len(name) > 128 {
+	if len(name) > maxDevID {
 		return Identity{}, errors.Join(ErrUnauthenticated, errors.New("dev auth: name over 128 bytes"))
 	}
 	return Identity{User: User{ID: id, Username: name}}, nil
+}
+
+// DevUserID derives a stable user id from a display name, for any script: names that differ
+// only in letter case or surrounding/repeated white space give the same id, other names give
+// different ids. A name of lower-case letters, digits, marks and "-_." is its own id ("李",
+// "jürgen", "alice"); any other name becomes a readable slug plus 10 hex digits of the name's
+// SHA-256 ("Alice Smith" → "alice-smith-3f1c…"), so that "a b" and "a-b" stay two users. The
+// id is at most 128 bytes. Go has no Unicode normalisation in its standard library: clients
+// should send names in NFC (the browser client does), so that "ü" typed two ways is one user.
+func DevUserID(name string) string {
+	norm := strings.ToLower(strings.Join(strings.Fields(name), " "))
+	var b strings.Builder
+	for _, r := range norm {
+		switch {
+		case unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.IsMark(r) || r == '-' || r == '_' || r == '.':
+			b.WriteRune(r)
+		case r == ' ':
+			b.WriteByte('-')
+		}
+	}
+	slug := b.String()
+	if slug == norm && slug != "" && len(slug) <= maxDevID {
+		return slug
+	}
+	sum := sha256.Sum256([]byte(norm))
+	suffix := hex.EncodeToString(sum[:5])
+	for len(slug) > maxDevID-len(suffix)-1 {
+		_, size := utf8.DecodeLastRuneInString(slug)
+		slug = slug[:len(slug)-size]
+	}
+	if slug == "" {
+		return "u-" + suffix
+	}
+	return slug + "-" + suffix
 }

@@ -21,7 +21,8 @@ func TestDevAuthenticator(t *testing.T) {
 		{"id and name", "?user=alice&name=Alice", signaling.User{ID: "alice", Username: "Alice"}, true},
 		{"name defaults to the id", "?user=bob", signaling.User{ID: "bob", Username: "bob"}, true},
 		{"spaces trimmed", "?user=%20carol%20&name=%20Carol%20", signaling.User{ID: "carol", Username: "Carol"}, true},
-		{"no user", "?name=Nobody", signaling.User{}, false},
+		{"id from the name", "?name=%20Nobody%20", signaling.User{ID: "nobody", Username: "Nobody"}, true},
+		{"no user, no name", "?", signaling.User{}, false},
 		{"blank user", "?user=%20", signaling.User{}, false},
 		{"id too long", "?user=" + long, signaling.User{}, false},
 		{"name too long", "?user=dave&name=" + long, signaling.User{}, false},
@@ -39,4 +40,27 @@ func TestDevAuthenticator(t *testing.T) {
 			is.True(id.Expires.IsZero()) // dev identities never expire
 		})
 	}
+}
+
+// DevUserID gives every distinct name its own id, in any script, and the same id to the same
+// name however it is capitalised or spaced.
+func TestDevUserID(t *testing.T) {
+	is := is.New(t)
+	distinct := []string{"李", "王", "Jürgen", "Jurgen", "j-rgen", "Alice", "Alice Smith", "Alice-Smith", "alice_smith",
+		"Zoë", "Zoe", "Мария", "Марія", "محمد", "😀", "😃", "!!", "??", strings.Repeat("名", 60), strings.Repeat("名", 61)}
+	seen := map[string]string{}
+	for _, name := range distinct {
+		id := signaling.DevUserID(name)
+		is.True(id != "")                          // never empty
+		is.True(len(id) <= 128)                    // within the id bound
+		is.True(!strings.ContainsAny(id, " \t\n")) // no white space
+		if prev, ok := seen[id]; ok {
+			t.Fatalf("%q and %q both became %q", prev, name, id)
+		}
+		seen[id] = name
+	}
+	is.Equal(signaling.DevUserID("李"), "李")                                               // a plain name is its own id
+	is.Equal(signaling.DevUserID("Jürgen"), "jürgen")                                     // lower-cased, letters kept
+	is.Equal(signaling.DevUserID("  Alice   Smith "), signaling.DevUserID("alice smith")) // case and spacing do not matter
+	is.True(strings.HasPrefix(signaling.DevUserID("Alice Smith"), "alice-smith-"))        // a readable slug
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"unicode/utf8"
 )
 
 // Codec turns envelopes into frames and back. Implementations are safe for concurrent use.
@@ -103,9 +104,12 @@ func (c jsonCodec) Decode(frame []byte) (Envelope, error) {
 }
 
 func (c jsonCodec) Encode(e Envelope) ([]byte, error) {
+	if !utf8.ValidString(e.Event) {
+		return nil, fmt.Errorf("signaling: encode: event name %q is not valid UTF-8", e.Event)
+	}
 	buf := make([]byte, 0, 64)
 	buf = append(buf, `{"event":`...)
-	buf = strconv.AppendQuote(buf, e.Event)
+	buf = appendJSONString(buf, e.Event)
 	buf = append(buf, ',', '"')
 	buf = append(buf, c.key...)
 	buf = append(buf, '"', ':')

@@ -132,6 +132,17 @@ const testHooks = `(() => {
     }
     return { frames, packets };
   };
+  // Inbound video frames decoded, per open peer connection (one entry per remote user).
+  rec.framesPerPeer = async () => {
+    const out = {};
+    for (const [id, peer] of window.huddle?.client?.mesh.peers ?? []) {
+      if (peer.pc.signalingState === 'closed') continue;
+      let frames = 0;
+      (await peer.pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded || 0; });
+      out[id] = frames;
+    }
+    return out;
+  };
   // The ICE candidate pair the first connection uses, for the logs.
   rec.selectedPair = async () => {
     const pc = window.huddle?.state.peerConnections()[0];
@@ -142,6 +153,9 @@ const testHooks = `(() => {
     const l = pair && stats.get(pair.localCandidateId), r = pair && stats.get(pair.remoteCandidateId);
     return l && r ? l.candidateType + ' ' + l.address + ':' + l.port + ' <-> ' + r.candidateType + ' ' + r.address + ':' + r.port : '';
   };
+  // Whether the page came back from the back/forward cache (pageshow with persisted).
+  rec.restored = false;
+  window.addEventListener('pageshow', (e) => { if (e.persisted) rec.restored = true; });
   rec.markOld = () => (window.huddle?.state.peerConnections() ?? []).forEach((pc) => { pc.__old = true; });
   rec.remoteVideo = (user) => document.querySelector('#remote-videos video.remote-video[data-user="' + user + '"]');
   rec.videoSenderTrack = () => {

@@ -89,10 +89,10 @@ func TestBrowserChatAndCall(t *testing.T) {
 	bob.shot("call-screen")
 
 	// The host ends the meeting for everyone: both leave the call and release everything.
-	alice.do(
-		chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`), // in case the app asks
-		chromedp.Click(chromedp.CSS("#stop-meeting")),
-	)
+	alice.do(chromedp.Click(chromedp.CSS("#stop-meeting")))
+	alice.do(chromedp.WaitVisible(chromedp.CSS("#confirm-end")))                                 // "End for all" asks first
+	is.Equal(eval[string](alice, `document.querySelector('#meeting').dataset.state`), "in-call") // nothing ended yet
+	alice.do(chromedp.Click(chromedp.CSS("#confirm-end-ok")))
 	for _, p := range []*page{alice, bob} {
 		p.waitJS("meeting view idle", `document.querySelector('#meeting').dataset.state === 'idle' && document.querySelector('#meeting').hidden`, browserWait)
 		p.waitJS("every local track stopped", `window.huddle.state.localTracks().every((t) => t.readyState === 'ended')`, browserWait)
@@ -113,7 +113,7 @@ func TestBrowserChatAndCall(t *testing.T) {
 // flows both ways.
 func TestBrowserWithPionBot(t *testing.T) {
 	is := is.New(t)
-	ts := startServer(t, "-dev-auth")
+	ts := startServer(t, "-dev-auth", "-participant-grace", "10s")
 	b := newBrowser(t)
 	alice := b.newPage("alice")
 	alice.signIn(ts.URL, "Alice")
@@ -135,8 +135,24 @@ func TestBrowserWithPionBot(t *testing.T) {
 	is.True(audio.Packets > 0) // the browser receives the bot's audio
 	t.Logf("browser ICE pair: %s", eval[string](alice, `__huddleTest.selectedPair()`))
 	alice.waitJS("a tile for the bot", `!!__huddleTest.remoteVideo('bot')`, browserWait)
+	alice.waitJS("the bot's tile connected", `document.querySelector('#remote-videos .tile[data-user="bot"]')?.dataset.conn === 'connected'`, browserWait)
 	is.NoErr(bot.Leave(ctx)) // a clean exit
 	alice.waitJS("the bot's tile removed", `!__huddleTest.remoteVideo('bot')`, browserWait)
+
+	// A second bot vanishes without a word (process gone: no leave, media stops): its tile says
+	// "Reconnecting…" while the browser's connection to it is down, and goes when the
+	// participant grace (10 s here) ends its place in the meeting.
+	crash := dialPeer(t, ts, "crash")
+	_, err = crash.Join(ctx, "bots")
+	is.NoErr(err)
+	is.NoErr(crash.WaitRTP(ctx, "alice", 5))
+	alice.waitJS("the crash bot's tile connected", `document.querySelector('#remote-videos .tile[data-user="crash"]')?.dataset.conn === 'connected'`, browserWait)
+	is.NoErr(crash.Close())
+	alice.waitJS("a reconnecting tile", `(() => { const t = document.querySelector('#remote-videos .tile[data-user="crash"]');
+		return t && ['disconnected', 'failed', 'connecting'].includes(t.dataset.conn) && t.querySelector('.conn-state').textContent.endsWith('…'); })()`, browserWait)
+	t.Logf("crash bot tile: %s", eval[string](alice, `(() => { const t = document.querySelector('#remote-videos .tile[data-user="crash"]'); return t ? t.dataset.conn + ' ' + t.querySelector('.conn-state').textContent : 'gone'; })()`))
+	alice.waitNotice("crash left the call.")
+	alice.waitJS("the crash bot's tile removed", `!document.querySelector('#remote-videos .tile[data-user="crash"]')`, browserWait)
 	is.Equal(alice.errorShown(), "") // the browser showed no error
 }
 

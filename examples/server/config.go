@@ -8,6 +8,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/huddle-go/huddle/signaling/ws"
 )
 
 // config is the server's configuration, from flags and their HUDDLE_* environment twins.
@@ -20,6 +22,7 @@ type config struct {
 	allowedOrigins  []string
 	iceServers      []string
 	turnSecret      string
+	turn            turnConfig // the embedded TURN server (turn.go)
 	logFormat       string
 	logLevel        string
 	resumeWindow    time.Duration
@@ -37,6 +40,13 @@ type config struct {
 	emptyTimeout     time.Duration
 	maxParticipants  int
 	meetingLinkBase  string
+
+	// Abuse limits and room policy (README "Security").
+	rooms          string
+	trustedProxies int
+	maxConnsPerIP  int
+	upgradeRate    float64
+	upgradeBurst   int
 }
 
 var errHelp = flag.ErrHelp
@@ -53,10 +63,10 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.SetOutput(out)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HS256 secret for JWTs (claims sub, username, exp); tokens come as ?token= or Authorization: Bearer")
-	fs.BoolVar(&c.devAuth, "dev-auth", false, "trust ?user=<id>&name=<name> (development only; loopback -addr only)")
+	fs.BoolVar(&c.devAuth, "dev-auth", false, "trust ?user=<id>&name=<name> (development only; loopback -addr only; with -jwt-secret a token is still required)")
 	fs.BoolVar(&c.devAuthAnywhere, "dev-auth-anywhere", false, "allow -dev-auth on a non-loopback -addr (anyone can claim any user)")
 	fs.StringVar(&c.codec, "codec", "json", "default codec: json ({event,data}) or json-payload ({event,payload}, the original web client's dialect)")
-	fs.StringVar(&origins, "allowed-origins", "", "comma-separated Origin host patterns allowed to open the WebSocket (default: same host)")
+	fs.StringVar(&origins, "allowed-origins", "", "comma-separated Origin host patterns allowed to open the WebSocket besides the server's own addresses (the listen address, localhost, 127.0.0.1)")
 	fs.StringVar(&ice, "ice-servers", "", "comma-separated STUN/TURN URLs for clients (stun:host:3478,turn:host:3478)")
 	fs.StringVar(&c.turnSecret, "turn-secret", "", "TURN REST secret: hand out time-limited TURN credentials in the session event")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
@@ -74,6 +84,12 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.DurationVar(&c.emptyTimeout, "empty-timeout", 60*time.Second, "how long an empty meeting lives")
 	fs.IntVar(&c.maxParticipants, "max-participants", 8, "participants per meeting (a mesh grows as n²)")
 	fs.StringVar(&c.meetingLinkBase, "meeting-link-base", "/?meeting=", "prefix of meetingLink in invitations; the browser client opens /?meeting=<roomId>")
+	c.turn.addFlags(fs)
+	fs.StringVar(&c.rooms, "rooms", "open", "room policy: open (anyone joins any room) or members (only users a member adds with add_member, or the app, join)")
+	fs.IntVar(&c.trustedProxies, "trusted-proxies", 0, "reverse proxies in front that append to X-Forwarded-For; the per-IP limits count the address the outermost saw (0: ignore X-Forwarded-For)")
+	fs.IntVar(&c.maxConnsPerIP, "max-conns-per-ip", ws.DefaultMaxConnsPerIP, "open WebSocket connections per client IP (IPv6: per /64); more is HTTP 429 (-1: no limit)")
+	fs.Float64Var(&c.upgradeRate, "upgrade-rate", ws.DefaultUpgradeRate, "WebSocket upgrades per second per client IP, sustained; more is HTTP 429 (-1: no limit)")
+	fs.IntVar(&c.upgradeBurst, "upgrade-burst", ws.DefaultUpgradeBurst, "WebSocket upgrades per client IP at once")
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: huddle-server [flags]\n\nEvery flag can also be set by its environment twin, e.g. -jwt-secret by %s.\n\n", envName("jwt-secret"))
 		fs.PrintDefaults()
@@ -120,6 +136,14 @@ func (c config) validate() error {
 	if c.devAuth && !c.devAuthAnywhere && !isLoopback(c.addr) {
 		return fmt.Errorf("huddle: -dev-auth lets anyone claim any user, so it only listens on loopback; -addr %q is not loopback (use 127.0.0.1:PORT, or add -dev-auth-anywhere if you really mean it)", c.addr)
 	}
+	switch c.rooms {
+	case "open", "members":
+	default:
+		return fmt.Errorf("huddle: -rooms %q: want open or members", c.rooms)
+	}
+	if c.trustedProxies < 0 {
+		return fmt.Errorf("huddle: -trusted-proxies %d: want 0 or more", c.trustedProxies)
+	}
 	switch c.codec {
 	case "json", "json-payload":
 	default:
@@ -147,7 +171,7 @@ func (c config) validate() error {
 	if c.maxParticipants < 2 {
 		return fmt.Errorf("huddle: -max-participants %d: want at least 2", c.maxParticipants)
 	}
-	return nil
+	return c.turn.validate(c.turnSecret)
 }
 
 func isLoopback(addr string) bool {

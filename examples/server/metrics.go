@@ -9,8 +9,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// metricsHandler exposes the node's counters on a registry of its own (no global registration).
-func metricsHandler(n *signaling.Node) http.Handler {
+// metricsHandler exposes the node's counters, and extra collectors, on a registry of its own
+// (no global registration).
+func metricsHandler(n *signaling.Node, extra ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	stat := func(f func(signaling.Stats) int64) func() float64 {
 		return func() float64 { return float64(f(n.Stats())) }
@@ -26,5 +27,6 @@ func metricsHandler(n *signaling.Node) http.Handler {
 			stat(func(s signaling.Stats) int64 { return s.Events })),
 		collectors.NewGoCollector(),
 	)
+	reg.MustRegister(extra...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

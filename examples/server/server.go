@@ -12,7 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/huddle-go/huddle/chat"
@@ -20,7 +20,9 @@ import (
 	"github.com/huddle-go/huddle/presence"
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/huddle-go/huddle/signaling/jwtauth"
+	"github.com/huddle-go/huddle/signaling/turnserver"
 	"github.com/huddle-go/huddle/signaling/ws"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 //go:embed web
@@ -35,6 +37,7 @@ type server struct {
 	chat     *chat.Service
 	presence *presence.Tracker
 	meetings *meeting.Service
+	turn     *turnserver.Server // nil without -turn-listen
 	handler  http.Handler
 	closers  []func() error
 }
@@ -74,6 +77,15 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 		return nil, err
 	}
 	s.closers = append(s.closers, backends.close)
+	if s.turn, err = startTURN(cfg, log); err != nil {
+		_ = backends.close()
+		return nil, err
+	}
+	iceURLs := cfg.iceServers
+	if s.turn != nil {
+		s.closers = append(s.closers, s.turn.Close)
+		iceURLs = append(slices.Clip(iceURLs), s.turn.URLs()...) // clients get its URLs and credentials
+	}
 	s.node = signaling.NewNode(&signaling.NodeOptions{
 		ID:           nodeID,
 		Codec:        codec,
@@ -81,13 +93,17 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 		Logger:       log,
 		ResumeWindow: cfg.resumeWindow,
 		ResumeSecret: backends.resumeSecret,
-		ICE:          signaling.ICEConfig{URLs: cfg.iceServers, TURNSecret: cfg.turnSecret},
+		ICE:          signaling.ICEConfig{URLs: iceURLs, TURNSecret: cfg.turnSecret},
 		// With shared backends a client may come back on another node: hand its session over.
 		HandoverTimeout:  handover(backends.shared, 2*time.Second),
 		ShutdownHandover: handover(backends.shared, 5*time.Second),
 		Limits:           signaling.Limits{MaxMessageBytes: cfg.maxMessageBytes},
 	})
 	online := &onlineLater{}
+	policy := chat.OpenRooms
+	if cfg.rooms == "members" {
+		policy = chat.MembersOnly(backends.membership, backends.chatStore)
+	}
 	// Hook order is wire order at session start: chat subscribes the session to its rooms,
 	// meeting sends catch-up invitations, presence sends the snapshot.
 	s.chat = chat.New(s.node, &chat.Options{
@@ -96,6 +112,11 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 		Online:          online,
 		MaxMessageBytes: cfg.maxMessageBytes,
 		Logger:          log,
+		Policy:          policy,
+		// Leaving a room leaves its meeting (s.meetings is set before any session runs).
+		OnLeave: func(ctx context.Context, roomID, userID string) error {
+			return s.meetings.LeaveRoom(ctx, roomID, userID)
+		},
 	})
 	s.meetings = meeting.New(s.node, &meeting.Options{
 		Store:            backends.meetingStore,
@@ -137,15 +158,23 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 	}
 
 	auth, mode := authenticator(cfg)
-	if cfg.devAuth {
+	if cfg.devAuth && cfg.jwtSecret != "" {
+		log.Warn("-dev-auth is ignored with -jwt-secret: every connection needs a token")
+	} else if cfg.devAuth {
 		log.Warn("DEV AUTH IS ON: anyone can connect as any user with ?user=<id>&name=<name>; never expose this server", "addr", cfg.addr)
 	}
 	mux := http.NewServeMux()
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "huddle_ws_refused_total", Help: "WebSocket requests refused before the upgrade, by reason (unauthenticated, identity, origin, conns_per_ip, upgrade_rate)."}, []string{"reason"})
 	mux.Handle("GET /ws", ws.Handler(s.node, &ws.Options{
 		Authenticator:  auth,
 		OriginPatterns: cfg.allowedOrigins,
 		DefaultCodec:   codec,
 		Logger:         log,
+		TrustedProxies: cfg.trustedProxies,
+		MaxConnsPerIP:  cfg.maxConnsPerIP,
+		UpgradeRate:    cfg.upgradeRate,
+		UpgradeBurst:   cfg.upgradeBurst,
+		Refused:        func(_ *http.Request, why ws.Refusal) { refused.WithLabelValues(string(why)).Inc() },
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		status, code, store := "ok", http.StatusOK, map[string]any{"kind": backends.store, "ok": true}
@@ -158,9 +187,17 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 		writeJSON(w, code, map[string]any{"status": status, "node": s.node.ID(), "sessions": s.node.Stats().Sessions, "store": store})
 	})
 	mux.HandleFunc("GET /api/config", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"auth": mode, "codec": cfg.codec})
+		writeJSON(w, http.StatusOK, map[string]any{"auth": mode, "codec": cfg.codec, "iceTransportPolicy": cfg.turn.iceTransportPolicy})
 	})
-	mux.Handle("GET /metrics", metricsHandler(s.node))
+	collectors := append([]prometheus.Collector{refused}, turnCollectors(s.turn)...)
+	if ms, ok := backends.presenceStore.(*presence.MemoryStore); ok {
+		collectors = append(collectors,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "huddle_presence_offline_users", Help: "Offline users whose last-seen time the memory store keeps (bounded)."},
+				func() float64 { return float64(ms.Stats().Offline) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "huddle_presence_forgotten_users_total", Help: "Offline users the memory store forgot, over its bound."},
+				func() float64 { return float64(ms.Stats().Forgotten) }))
+	}
+	mux.Handle("GET /metrics", metricsHandler(s.node, collectors...))
 	web, _ := fs.Sub(webFS, "web")
 	mux.Handle("GET /", http.FileServerFS(web))
 	s.handler = mux
@@ -174,25 +211,13 @@ func handover(shared bool, d time.Duration) time.Duration {
 	return 0
 }
 
-// authenticator picks JWTs, dev auth or both (a token, when present, wins).
+// authenticator picks JWTs when there is a secret, else dev auth.
+// With -dev-auth too, a token is still required: a token-less ?user= must not sign anyone in.
 func authenticator(cfg config) (signaling.Authenticator, string) {
-	var jwt signaling.Authenticator
 	if cfg.jwtSecret != "" {
-		jwt = jwtauth.New([]byte(cfg.jwtSecret), nil)
+		return jwtauth.New([]byte(cfg.jwtSecret), nil), "jwt"
 	}
-	switch {
-	case jwt != nil && cfg.devAuth:
-		return signaling.AuthenticatorFunc(func(r *http.Request) (signaling.Identity, error) {
-			if r.URL.Query().Get("token") != "" || strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
-				return jwt.Authenticate(r)
-			}
-			return signaling.DevAuthenticator{}.Authenticate(r)
-		}), "dev"
-	case jwt != nil:
-		return jwt, "jwt"
-	default:
-		return signaling.DevAuthenticator{}, "dev"
-	}
+	return signaling.DevAuthenticator{}, "dev"
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -209,7 +234,7 @@ func (s *server) serve(ctx context.Context) error {
 	}
 	addr := ln.Addr().String()
 	fmt.Fprintf(s.stdout, "huddle: listening on http://%s (node %s, codec %s)\n", addr, s.node.ID(), s.cfg.codec)
-	if s.cfg.devAuth {
+	if s.cfg.devAuth && s.cfg.jwtSecret == "" {
 		fmt.Fprintf(s.stdout, "huddle: open http://%s/ in two browser windows, sign in with two names, and chat or start a meeting\n", addr)
 		fmt.Fprintf(s.stdout, "huddle: Go and other clients: ws://%s/ws?user=alice&name=Alice\n", addr)
 	} else {

@@ -40,6 +40,9 @@ func newAPI(o *Options) *webrtc.API {
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() && ip.To4() != nil })
 		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	}
+	if o.SettingEngine != nil {
+		o.SettingEngine(&se)
+	}
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se))
 }
 

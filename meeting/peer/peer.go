@@ -67,6 +67,12 @@ type Options struct {
 	// ICEKeepaliveInterval is how often ICE sends keepalives on an idle connection. Default:
 	// Pion's (2 s).
 	ICEKeepaliveInterval time.Duration
+	// ICETransportPolicy is RTCConfiguration.iceTransportPolicy: webrtc.ICETransportPolicyRelay
+	// uses TURN relays only. Default: all candidates.
+	ICETransportPolicy webrtc.ICETransportPolicy
+	// SettingEngine, when set, adjusts the Pion settings every connection shares, after the
+	// Peer applied its own: e.g. SetNet to open the ICE sockets elsewhere, or SetNAT1To1IPs.
+	SettingEngine func(*webrtc.SettingEngine)
 
 	// JoinRoom makes Start and Join send `join_room {roomId}` first. Servers with the chat
 	// service (the reference server) admit only room members to meetings, and send room-wide
@@ -549,6 +555,26 @@ func (p *Peer) Remotes() []RemoteState {
 		out = append(out, st)
 	}
 	return out
+}
+
+// SelectedCandidatePair returns the ICE candidate pair the current connection to userID
+// carries its traffic on: a relay candidate on either side means it goes through TURN. It
+// fails when there is no connection to userID or ICE has not selected a pair yet.
+func (p *Peer) SelectedCandidatePair(userID string) (*webrtc.ICECandidatePair, error) {
+	p.mu.Lock()
+	r := p.remotes[userID]
+	p.mu.Unlock()
+	if r == nil {
+		return nil, fmt.Errorf("peer: no connection to %q", userID)
+	}
+	pair, err := r.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil {
+		return nil, fmt.Errorf("peer: selected candidate pair: %w", err)
+	}
+	if pair == nil {
+		return nil, fmt.Errorf("peer: no candidate pair selected for %q yet", userID)
+	}
+	return pair, nil
 }
 
 // RTPPackets returns the number of RTP packets received on the current connection to userID

@@ -41,7 +41,7 @@ type remote struct {
 // newRemote creates a connection to userID, with the audio track and, for the offerer, the
 // data channel. It runs on the event loop.
 func (p *Peer) newRemote(room, userID string, offerer bool) (*remote, error) {
-	pc, err := p.api.NewPeerConnection(webrtc.Configuration{ICEServers: p.iceServers()})
+	pc, err := p.api.NewPeerConnection(webrtc.Configuration{ICEServers: p.iceServers(), ICETransportPolicy: p.opts.ICETransportPolicy})
 	if err != nil {
 		return nil, fmt.Errorf("peer: new peer connection: %w", err)
 	}

@@ -18,12 +18,21 @@ type Options struct {
 	Leeway time.Duration
 	// Clock returns the current time, for tests. Default: time.Now.
 	Clock func() time.Time
+	// MaxIdentityBytes bounds the `sub` and `username` claims; a token with a longer one is
+	// refused with ErrIdentityTooLong. Default: DefaultMaxIdentityBytes (128); negative: no
+	// limit.
+	MaxIdentityBytes int
 }
+
+// DefaultMaxIdentityBytes is the default of Options.MaxIdentityBytes, the same bound as
+// signaling.DevAuthenticator's and ws.Options.MaxIdentityBytes'.
+const DefaultMaxIdentityBytes = 128
 
 // Authenticator verifies HS256 JWTs. Create one with New.
 type Authenticator struct {
 	secret []byte
 	parser *jwt.Parser
+	maxID  int // <= 0: no limit
 }
 
 var _ signaling.Authenticator = (*Authenticator)(nil)
@@ -48,6 +57,9 @@ func New(secret []byte, opts *Options) *Authenticator {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
+	if o.MaxIdentityBytes == 0 {
+		o.MaxIdentityBytes = DefaultMaxIdentityBytes
+	}
 	popts := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
@@ -59,6 +71,7 @@ func New(secret []byte, opts *Options) *Authenticator {
 	return &Authenticator{
 		secret: append([]byte(nil), secret...),
 		parser: jwt.NewParser(popts...),
+		maxID:  o.MaxIdentityBytes,
 	}
 }
 
@@ -68,10 +81,14 @@ var ErrNoToken = errors.New("jwtauth: no token in ?token= or Authorization: Bear
 // ErrNoSubject is the cause when a valid token has an empty `sub` claim.
 var ErrNoSubject = errors.New("jwtauth: token has no sub claim")
 
+// ErrIdentityTooLong is the cause when a valid token's `sub` or `username` is longer than
+// Options.MaxIdentityBytes.
+var ErrIdentityTooLong = errors.New("jwtauth: sub or username claim too long")
+
 // Authenticate verifies the request's token and returns its user, expiring at `exp`. A Bearer
 // header wins over `?token=` when both are present. Every error wraps
 // signaling.ErrUnauthenticated, and the jwt cause (jwt.ErrTokenExpired, ...) or ErrNoToken /
-// ErrNoSubject.
+// ErrNoSubject / ErrIdentityTooLong.
 func (a *Authenticator) Authenticate(r *http.Request) (signaling.Identity, error) {
 	raw := bearer(r.Header.Get("Authorization"))
 	if raw == "" {
@@ -94,6 +111,9 @@ func (a *Authenticator) Authenticate(r *http.Request) (signaling.Identity, error
 	}
 	if c.Subject == "" {
 		return signaling.Identity{}, fail(ErrNoSubject)
+	}
+	if a.maxID > 0 && (len(c.Subject) > a.maxID || len(c.Username) > a.maxID) {
+		return signaling.Identity{}, fail(fmt.Errorf("%w (over %d bytes)", ErrIdentityTooLong, a.maxID))
 	}
 	name := c.Username
 	if name == "" {

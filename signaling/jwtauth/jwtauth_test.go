@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,6 +60,9 @@ func TestAuthenticate(t *testing.T) {
 		{name: "RS256 header over an HMAC signature", query: rsHeaderHMACSig(t, valid), cause: jwt.ErrTokenSignatureInvalid},
 		{name: "HS512", query: sign(t, jwt.SigningMethodHS512, secret, valid), cause: jwt.ErrTokenSignatureInvalid},
 		{name: "missing sub", query: sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"username": "Una", "exp": exp.Unix()}), cause: jwtauth.ErrNoSubject},
+		{name: "sub at the limit", query: sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": strings.Repeat("s", 128), "exp": exp.Unix()}), user: signaling.User{ID: strings.Repeat("s", 128), Username: strings.Repeat("s", 128)}},
+		{name: "20 KB sub", query: sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": strings.Repeat("s", 20<<10), "exp": exp.Unix()}), cause: jwtauth.ErrIdentityTooLong},
+		{name: "long username", query: sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "u1", "username": strings.Repeat("n", 129), "exp": exp.Unix()}), cause: jwtauth.ErrIdentityTooLong},
 		{name: "missing exp", query: sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "u1", "username": "Una"}), cause: jwt.ErrTokenRequiredClaimMissing},
 	}
 	for _, tc := range cases {

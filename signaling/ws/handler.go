@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"path"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/huddle-go/huddle/signaling"
@@ -33,12 +35,40 @@ type Options struct {
 	// JSON body and no upgrade. Required: Handler panics without one. Use
 	// signaling.DevAuthenticator{} only for development.
 	Authenticator signaling.Authenticator
-	// OriginPatterns are the host patterns of other origins allowed to connect, with the
+	// OriginPatterns are the host patterns of the other origins allowed to connect, with the
 	// semantics of websocket.AcceptOptions.OriginPatterns (path.Match on the Origin's host, or
-	// on "scheme://host" when the pattern has a scheme). The request's own host is always
-	// allowed, and a request without Origin (not a browser) is not checked. Default: none, so
-	// only same-host pages; any other Origin gets HTTP 403.
+	// on "scheme://host" when the pattern has a scheme). The server's own origins are always
+	// allowed: the address the connection arrived on (the listen address) and localhost,
+	// 127.0.0.1 and [::1] on its port. The request's Host header is not trusted, since a
+	// DNS-rebinding page sends its own. A request without Origin (not a browser) is not
+	// checked. Default: none, so only the server's own addresses; a server reached by a domain
+	// name, or through a reverse proxy, lists that name here. Any other Origin gets HTTP 403.
 	OriginPatterns []string
+	// MaxConnsPerIP bounds the open WebSocket connections of one client IP (an IPv6 /64); one
+	// more is HTTP 429 before the upgrade. Default: DefaultMaxConnsPerIP (100); negative: no
+	// limit.
+	MaxConnsPerIP int
+	// UpgradeRate is the sustained rate, per second, of upgrade requests one client IP may
+	// make, and UpgradeBurst the requests it may make at once; a request over it is HTTP 429
+	// with Retry-After, before authentication. Defaults: DefaultUpgradeRate (10) and
+	// DefaultUpgradeBurst (30); a negative UpgradeRate: no limit.
+	UpgradeRate  float64
+	UpgradeBurst int
+	// TrustedProxies is the number of reverse proxies in front of the server that each append
+	// the address they saw to X-Forwarded-For. The per-IP limits then count a request under
+	// the address the outermost proxy saw (the TrustedProxies-th entry from the right; a
+	// request with fewer entries, or an unparsable one, counts under its remote address). Default:
+	// 0, X-Forwarded-For is ignored and the limits count the connection's remote address. Set
+	// it only when clients cannot reach the server except through those proxies: a client
+	// that can writes its own X-Forwarded-For.
+	TrustedProxies int
+	// MaxIdentityBytes bounds the user id and the username an Authenticator returns (both
+	// travel in every payload that names the user); a longer one, or one that is not valid
+	// UTF-8, is HTTP 401. Default: DefaultMaxIdentityBytes (128); negative: no limit.
+	MaxIdentityBytes int
+	// Refused, when set, is called for each request refused before the upgrade, with the
+	// reason; the reference server counts them in a metric. It must not block.
+	Refused func(r *http.Request, reason Refusal)
 	// ReadLimit is the largest client frame in bytes; a bigger one closes the connection with
 	// 1009. Default: the server's Limits().MaxFrameBytes when it has that method (a
 	// *signaling.Node has), else 64 KiB. Negative: no limit.
@@ -59,6 +89,21 @@ type Options struct {
 
 // DefaultReadLimit is the read limit when neither Options.ReadLimit nor the server sets one.
 const DefaultReadLimit = 64 << 10
+
+// DefaultMaxIdentityBytes is the default of Options.MaxIdentityBytes.
+const DefaultMaxIdentityBytes = 128
+
+// Refusal is why Handler refused a request before the upgrade (Options.Refused).
+type Refusal string
+
+// The reasons of Options.Refused.
+const (
+	RefusedAuth        Refusal = "unauthenticated" // 401 or 503 from the Authenticator
+	RefusedIdentity    Refusal = "identity"        // 401: user id or username too long
+	RefusedOrigin      Refusal = "origin"          // 403
+	RefusedConnsPerIP  Refusal = "conns_per_ip"    // 429
+	RefusedUpgradeRate Refusal = "upgrade_rate"    // 429
+)
 
 func (opts *Options) withDefaults(srv Server) Options {
 	var o Options
@@ -95,17 +140,36 @@ func (opts *Options) withDefaults(srv Server) Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.MaxConnsPerIP == 0 {
+		o.MaxConnsPerIP = DefaultMaxConnsPerIP
+	}
+	if o.UpgradeRate == 0 {
+		o.UpgradeRate = DefaultUpgradeRate
+	}
+	if o.UpgradeBurst <= 0 {
+		o.UpgradeBurst = DefaultUpgradeBurst
+	}
+	if o.MaxIdentityBytes == 0 {
+		o.MaxIdentityBytes = DefaultMaxIdentityBytes
+	}
+	if o.Refused == nil {
+		o.Refused = func(*http.Request, Refusal) {}
+	}
 	return o
 }
 
 // Handler returns the WebSocket endpoint of srv (PROTOCOL.md §1). For each request it, in order:
-//   - authenticates with opts.Authenticator: failure is 401 {"error":"unauthorized"};
+//   - applies the per-IP limits: over the upgrade rate or the open connections of the client's
+//     IP is 429 {"error":"rate_limited"};
+//   - authenticates with opts.Authenticator: failure is 401 {"error":"unauthorized"}, and so
+//     is an identity longer than MaxIdentityBytes;
 //   - validates `lastSeq` (400 {"error":"bad_request"} unless a non-negative integer) and
 //     checks a `resume` token with srv.CheckResume (401);
 //   - picks the codec: the first offered subprotocol "huddle.v1.<name>" of a registered codec,
 //     else `?codec=<name>`, else opts.DefaultCodec (an offered huddle subprotocol or a ?codec=
 //     naming no registered codec is 400);
-//   - upgrades, checking Origin (403) and echoing the chosen subprotocol;
+//   - checks Origin against the server's own addresses and OriginPatterns (403), then
+//     upgrades, echoing the chosen subprotocol;
 //   - runs srv.Serve until the session's connection ends, pinging the client meanwhile.
 //
 // The session's context keeps r.Context()'s values but not its cancellation (the request's
@@ -118,22 +182,46 @@ func Handler(srv Server, opts *Options) http.Handler {
 	if srv == nil {
 		panic("ws: Handler needs a Server")
 	}
-	return &handler{srv: srv, opts: opts.withDefaults(srv)}
+	o := opts.withDefaults(srv)
+	return &handler{srv: srv, opts: o, limits: newIPLimiter(o.MaxConnsPerIP, o.UpgradeRate, o.UpgradeBurst)}
 }
 
 type handler struct {
-	srv  Server
-	opts Options
+	srv    Server
+	opts   Options
+	limits *ipLimiter
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := h.opts.Logger
+	if ip, ok := clientIP(r, h.opts.TrustedProxies); ok {
+		why, retry := h.limits.allow(ip)
+		if why != "" {
+			log.Debug("ws: per-IP limit", "ip", ip, "remote", r.RemoteAddr, "reason", why)
+			h.opts.Refused(r, why)
+			msg := "too many connections from your address"
+			if why == RefusedUpgradeRate {
+				msg = "too many connection attempts from your address; retry later"
+				w.Header().Set("Retry-After", strconv.Itoa(max(1, int(retry.Round(time.Second)/time.Second))))
+			}
+			writeError(w, http.StatusTooManyRequests, signaling.CodeRateLimited, msg)
+			return
+		}
+		defer h.limits.release(ip)
+	}
 	id, err := h.opts.Authenticator.Authenticate(r)
 	if err == nil && id.User.ID == "" {
 		err = errors.New("ws: the authenticator returned no user id")
 	}
 	if err != nil {
+		h.opts.Refused(r, RefusedAuth)
 		h.refuseAuth(w, r, err)
+		return
+	}
+	if msg := h.checkIdentity(id.User); msg != "" {
+		log.Debug("ws: identity refused", "remote", r.RemoteAddr, "why", msg)
+		h.opts.Refused(r, RefusedIdentity)
+		writeError(w, http.StatusUnauthorized, signaling.CodeUnauthorized, msg)
 		return
 	}
 	so := signaling.SessionOptions{Expires: id.Expires}
@@ -161,12 +249,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	so.Codec = codec
 
+	if !checkOrigin(r, h.opts.OriginPatterns) {
+		log.Debug("ws: origin refused", "user", id.User.ID, "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "host", r.Host)
+		h.opts.Refused(r, RefusedOrigin)
+		writeError(w, http.StatusForbidden, signaling.CodeForbidden, "origin not allowed")
+		return
+	}
 	wc, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		Subprotocols:   proto,
-		OriginPatterns: h.opts.OriginPatterns,
+		Subprotocols: proto,
+		// checkOrigin has decided, without trusting the Host header as Accept would.
+		InsecureSkipVerify: true,
 	})
 	if err != nil {
-		// Accept has answered (403 for a foreign origin, 426 for a plain request, ...).
+		// Accept has answered (426 for a plain request, ...).
 		log.Debug("ws: upgrade refused", "user", id.User.ID, "remote", r.RemoteAddr, "err", err)
 		return
 	}
@@ -182,6 +277,20 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = c.Close(signaling.StatusNormalClosure, "")
 	c.wait()
 	log.Debug("ws: connection ended", "user", id.User.ID, "remote", r.RemoteAddr, "err", err)
+}
+
+// checkIdentity returns why an authenticated user is refused, or "".
+func (h *handler) checkIdentity(u signaling.User) string {
+	lim := h.opts.MaxIdentityBytes
+	switch {
+	case lim > 0 && len(u.ID) > lim:
+		return fmt.Sprintf("user id longer than %d bytes", lim)
+	case lim > 0 && len(u.Username) > lim:
+		return fmt.Sprintf("username longer than %d bytes", lim)
+	case !utf8.ValidString(u.ID) || !utf8.ValidString(u.Username):
+		return "user id or username not valid UTF-8"
+	}
+	return ""
 }
 
 // refuseAuth answers a failed authentication: 401 with the authenticator's reason for

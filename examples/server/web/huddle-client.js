@@ -5,7 +5,7 @@
 //   import { HuddleClient } from './huddle-client.js';
 //   const client = new HuddleClient();
 //   client.on('message', (m) => console.log(m.sender.username, m.content));
-//   client.connect({ user: 'alice', name: 'Alice' });          // or { token: '<JWT>' }
+//   client.connect({ name: 'Alice' });   // dev auth: the server derives the id; or { token: '<JWT>' }
 //   const joined = await client.request('join_room', { roomId: 'lobby' });
 
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -20,6 +20,8 @@ const RESUMED_FALLBACK_MS = 5_000; // emit 'synced' even if `resumed` never arri
 const OFFER_FALLBACK_MS = 5_000; // a joiner offers itself to participants that stayed silent
 const POLITE_EXTRA_MS = 3_000; // ...the polite side later, so two rejoiners do not both offer
 const ICE_WATCHDOG_MS = 10_000; // negotiated but still not connected: restart ICE
+const ICE_DISCONNECTED_MS = 5_000; // disconnected this long: restart ICE rather than wait for failed
+const ICE_POLITE_RESTART_MS = 4_000; // failed and the impolite side did not restart: the polite side does
 
 // Events that are stale by the time a reconnect could send them: dropped while offline.
 const EPHEMERAL = new Set(['typing', 'ping']);
@@ -46,6 +48,7 @@ function defaultUrl() {
 // A stable storage key per user. In JWT mode the user id is read (not verified) from `sub`.
 function identityOf(auth) {
   if (auth.user) return auth.user;
+  if (!auth.token) return `name:${auth.name}`;
   try {
     const part = auth.token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
     const sub = JSON.parse(atob(part)).sub;
@@ -61,9 +64,10 @@ function identityOf(auth) {
  * local_stream, media_error, meeting_closed, host_status, peer_state.
  */
 export class HuddleClient extends EventTarget {
-  constructor({ url = defaultUrl(), storage = globalThis.sessionStorage, timeoutMs = REQUEST_TIMEOUT_MS } = {}) {
+  constructor({ url = defaultUrl(), storage = globalThis.sessionStorage, timeoutMs = REQUEST_TIMEOUT_MS, iceTransportPolicy = 'all' } = {}) {
     super();
     this.url = url;
+    this.iceTransportPolicy = iceTransportPolicy; // 'relay': TURN only (RTCConfiguration.iceTransportPolicy)
     this.storage = storage;
     this.timeoutMs = timeoutMs;
     this.state = 'idle'; // idle | connecting | open | ready | reconnecting | closed
@@ -95,6 +99,37 @@ export class HuddleClient extends EventTarget {
 
     // Reconnect at once when the network comes back instead of waiting for the backoff.
     globalThis.addEventListener?.('online', () => this.state === 'reconnecting' && this._open());
+    // A page that is navigated away from may sit in the back/forward cache, alive: close its
+    // socket (with a code that keeps the session resumable, unlike 1000), so the user goes
+    // offline once the resume window passes; coming back resumes or re-syncs.
+    this._hidden = false;
+    globalThis.addEventListener?.('pagehide', () => this._pageHidden());
+    globalThis.addEventListener?.('pageshow', (e) => { if (e.persisted) this._pageShown(); });
+  }
+
+  _pageHidden() {
+    if (this._stopped || this._hidden) return;
+    this._hidden = true;
+    clearTimeout(this._reconnectTimer);
+    this._stopPing();
+    const ws = this._ws;
+    if (ws) {
+      this._detach(ws);
+      try { ws.close(4001, 'page hidden'); } catch { /* already closed */ }
+    }
+    this._ready = false;
+  }
+
+  _pageShown() {
+    if (!this._hidden) return;
+    this._hidden = false;
+    if (this._stopped) return;
+    this._attempt = 0;
+    if (this.mesh.roomId) {
+      // The browser may have torn the call's connections down in the cache: join afresh.
+      const off = this.on('synced', () => { off(); this.mesh._rejoin(); });
+    }
+    this._open();
   }
 
   /** Subscribe to an event; `fn(detail, event)`. Returns an unsubscribe function. */
@@ -118,7 +153,7 @@ export class HuddleClient extends EventTarget {
 
   /** Connect with `{user, name}` (dev auth) or `{token}` (JWT). Resumes a stored session. */
   connect(auth) {
-    if (!auth || !(auth.token || auth.user)) throw new TypeError('connect: need {user, name} or {token}');
+    if (!auth || !(auth.token || auth.user || auth.name)) throw new TypeError('connect: need {name}, {user, name} or {token}');
     this.disconnect({ forget: false });
     this.auth = auth;
     this._key = `huddle.resume.${identityOf(auth)}`;
@@ -165,8 +200,8 @@ export class HuddleClient extends EventTarget {
     const p = new URLSearchParams({ codec: 'json' });
     if (this.auth.token) p.set('token', this.auth.token);
     else {
-      p.set('user', this.auth.user);
-      if (this.auth.name) p.set('name', this.auth.name);
+      if (this.auth.user) p.set('user', this.auth.user);
+      if (this.auth.name) p.set('name', this.auth.name.normalize('NFC'));
     }
     const saved = withResume && this._loadResume();
     if (saved?.token) {
@@ -178,7 +213,7 @@ export class HuddleClient extends EventTarget {
 
   _open() {
     clearTimeout(this._reconnectTimer);
-    if (this._stopped) return;
+    if (this._stopped || this._hidden) return;
     if (this._ws) this._detach(this._ws);
     const params = this._params(true);
     this._resumeAttempted = params.has('resume');
@@ -223,6 +258,7 @@ export class HuddleClient extends EventTarget {
     this._stopPing();
     this._emit('disconnected', { code, reason });
     if (this._stopped) return this._setState('closed');
+    if (this._hidden) return;
 
     // 1000: closed on purpose; 1008: policy (expired token, bad origin); 4xxx: application
     // (auth) codes. None of these gets better by retrying.
@@ -232,8 +268,11 @@ export class HuddleClient extends EventTarget {
       if (code !== 1000) this._emit('auth_failed', { code, reason });
       return;
     }
+    // A socket that failed before its `session` while offering a resume token may have been
+    // refused for the token (a restarted server has another secret: HTTP 401): ask at once
+    // rather than after AUTH_FAILURES attempts, so a restart costs one round trip, not seconds.
     if (hadSession) this._failures = 0;
-    else if (++this._failures >= AUTH_FAILURES) {
+    else if (++this._failures >= AUTH_FAILURES || this._resumeAttempted) {
       const gen = this._gen;
       const goOn = await this._probeAuth();
       if (!goOn || gen !== this._gen) return; // gave up, or connect()/disconnect() ran meanwhile
@@ -435,6 +474,19 @@ export class HuddleClient extends EventTarget {
 }
 
 /**
+ * videoCap is the budget of one outgoing video stream when it is sent to `peers` remote
+ * participants: in a mesh every peer gets its own copy, so the uplink carries peers × bitrate.
+ * The caps keep a 6-person mesh (5 copies) near 2 Mbit/s, within a home uplink.
+ */
+export function videoCap(peers) {
+  if (peers <= 1) return { maxBitrate: 1_500_000, maxHeight: 720 };
+  if (peers === 2) return { maxBitrate: 1_000_000, maxHeight: 720 };
+  if (peers === 3) return { maxBitrate: 600_000, maxHeight: 480 };
+  if (peers <= 5) return { maxBitrate: 400_000, maxHeight: 360 };
+  return { maxBitrate: 250_000, maxHeight: 270 };
+}
+
+/**
  * Mesh holds the local media and one RTCPeerConnection per remote participant of the meeting
  * this client is in. Who offers first: the participant that receives `meeting_user_joined`; the
  * joiner only answers. Later renegotiations (screen share without a camera, ICE restarts) use
@@ -512,7 +564,7 @@ export class Mesh {
       this.sendMediaState();
       return m;
     } catch (err) {
-      if (gen === this._gen) this.closeAllConnections('failed');
+      if (gen === this._gen) this.closeAllConnections(err.code === 'not_found' ? 'not_found' : 'failed');
       throw err;
     }
   }
@@ -534,7 +586,7 @@ export class Mesh {
     try {
       res = await this.client.request('join_meeting', { roomId }, { reply: 'meeting_joined', match: (d) => d?.roomId === roomId });
     } catch (err) {
-      if (gen === this._gen) this.closeAllConnections('failed');
+      if (gen === this._gen) this.closeAllConnections(err.code === 'not_found' ? 'not_found' : 'failed');
       throw err;
     } finally {
       if (this._joining === roomId) this._joining = null;
@@ -613,9 +665,11 @@ export class Mesh {
     if (!peer) return;
     this.peers.delete(userId);
     clearTimeout(peer.watchdog);
+    clearTimeout(peer.iceTimer);
     peer.pc.onsignalingstatechange = peer.pc.onicecandidate = peer.pc.ontrack = peer.pc.onnegotiationneeded = peer.pc.onconnectionstatechange = null;
     peer.pc.close();
     this.client._emit('remote_left', { userId });
+    this._applyCaps();
   }
 
   // Rejoin after losing our binding (a fresh session, or our own meeting_user_left in a replay).
@@ -685,14 +739,66 @@ export class Mesh {
   // camera), addTrack reuses the recvonly video transceiver and negotiationneeded renegotiates.
   _setOutgoingVideo(peer, track) {
     if (!peer.tracksAttached) return; // the answer path attaches the current tracks itself
-    if (peer.videoSender) peer.videoSender.replaceTrack(track).catch((e) => console.warn('huddle: replaceTrack', e));
+    if (peer.videoSender) peer.videoSender.replaceTrack(track).then(() => this._applyCaps()).catch((e) => console.warn('huddle: replaceTrack', e));
     else if (track) peer.videoSender = peer.pc.addTrack(track, this.camStream || new MediaStream([track]));
+  }
+
+  /** Switch the camera or microphone to another device (from enumerateDevices) mid-call. */
+  async useDevice(kind, deviceId) {
+    const old = kind === 'audio' ? this.audioTrack : this.cameraTrack;
+    const constraints = { [kind === 'audio' ? 'audio' : 'video']: { deviceId: { exact: deviceId } } };
+    const stream = await navigator.mediaDevices.getUserMedia(constraints);
+    const track = stream.getTracks()[0];
+    if (!track) return;
+    if (old) track.enabled = old.enabled;
+    this.allTracks.add(track);
+    const tracks = (this.camStream?.getTracks() || []).filter((t) => t.kind !== track.kind);
+    this.camStream = new MediaStream([...tracks, track]);
+    for (const peer of this.peers.values()) {
+      const sender = peer.pc.getSenders().find((s) => s.track?.kind === track.kind || (s.track === null && s === peer.videoSender && track.kind === 'video'));
+      if (sender && !(track.kind === 'video' && this.screenTrack)) await sender.replaceTrack(track).catch((e) => console.warn('huddle: replaceTrack', e));
+    }
+    old?.stop();
+    this.client._emit('local_stream', { stream: this.previewStream() });
+    this._applyCaps();
+    this.sendMediaState();
+  }
+
+  /** Audio level (0..1) of each remote participant's incoming audio, for speaker highlights. */
+  audioLevels() {
+    const levels = new Map();
+    for (const [id, peer] of this.peers) {
+      const r = peer.pc.getReceivers().find((x) => x.track?.kind === 'audio');
+      const src = r?.getSynchronizationSources?.()[0];
+      if (src && performance.now() - src.timestamp < 1000) levels.set(id, src.audioLevel || 0);
+      else levels.set(id, 0);
+    }
+    return levels;
+  }
+
+  // Cap every outgoing video by the number of peers (videoCap). Screen shares keep their
+  // resolution (text must stay legible) but obey the bitrate cap.
+  _applyCaps() {
+    const cap = videoCap(this.peers.size);
+    for (const peer of this.peers.values()) {
+      const sender = peer.videoSender;
+      if (!sender || peer.pc.signalingState === 'closed') continue;
+      const params = sender.getParameters();
+      if (!params.encodings?.length) continue; // before negotiation: applied again once connected
+      const track = sender.track;
+      const height = track?.getSettings?.().height || 0;
+      const scale = track && track !== this.screenTrack && height > cap.maxHeight ? height / cap.maxHeight : 1;
+      const enc = params.encodings[0];
+      if (enc.maxBitrate === cap.maxBitrate && (enc.scaleResolutionDownBy || 1) === scale) continue;
+      params.encodings = params.encodings.map((e) => ({ ...e, maxBitrate: cap.maxBitrate, scaleResolutionDownBy: scale }));
+      sender.setParameters(params).catch((e) => console.debug('huddle: setParameters', e));
+    }
   }
 
   // ---- peer connections ---------------------------------------------------------------------
 
   _createPeer(userId, user) {
-    const pc = new RTCPeerConnection({ iceServers: this.client.iceServers });
+    const pc = new RTCPeerConnection({ iceServers: this.client.iceServers, iceTransportPolicy: this.client.iceTransportPolicy });
     const peer = {
       userId, user, pc,
       polite: String(this.me) < String(userId),
@@ -725,8 +831,8 @@ export class Mesh {
     // Only the impolite side restarts ICE (a restart is a renegotiation, so both doing it would
     // collide). It does so on failure, and when a negotiated connection does not come up (lost
     // candidates, or a side that gathered none): restartIce makes both sides gather afresh.
-    const restart = () => {
-      if (!peer.polite && pc.signalingState === 'stable' && pc.connectionState !== 'connected' && pc.connectionState !== 'closed') {
+    const restart = (politeToo = false) => {
+      if ((!peer.polite || politeToo) && pc.signalingState === 'stable' && pc.connectionState !== 'connected' && pc.connectionState !== 'closed') {
         console.info('huddle: restarting ICE with', userId);
         pc.restartIce(); // → negotiationneeded → offer with new ICE credentials
       }
@@ -737,10 +843,24 @@ export class Mesh {
     };
     pc.onconnectionstatechange = () => {
       this.client._emit('peer_state', { userId, state: pc.connectionState });
-      if (pc.connectionState === 'connected') clearTimeout(peer.watchdog);
-      if (pc.connectionState === 'failed') restart();
+      if (pc.connectionState === 'connected') {
+        clearTimeout(peer.watchdog);
+        this._applyCaps();
+      }
+      clearTimeout(peer.iceTimer);
+      // failed: restart now (impolite side), and from the polite side too if the impolite one
+      // did not (it may be the one whose network broke). disconnected often heals by itself
+      // within seconds; if not, restart before the browser declares failure (~30 s).
+      if (pc.connectionState === 'failed') {
+        restart();
+        peer.iceTimer = setTimeout(() => pc.connectionState === 'failed' && restart(true), ICE_POLITE_RESTART_MS);
+      } else if (pc.connectionState === 'disconnected') {
+        peer.iceTimer = setTimeout(() => restart(), ICE_DISCONNECTED_MS);
+      }
     };
     this.peers.set(userId, peer);
+    this.client._emit('peer_state', { userId, user, state: 'new' });
+    this._applyCaps(); // one more peer: every other copy gets a smaller budget
     return peer;
   }
 
@@ -755,6 +875,7 @@ export class Mesh {
     if (video) peer.videoSender = peer.pc.addTrack(video, stream);
     else if (offerer) peer.pc.addTransceiver('video', { direction: 'recvonly' });
     peer.tracksAttached = true;
+    this._applyCaps();
   }
 
   _signal(targetId, payload) {
@@ -853,6 +974,7 @@ export class Mesh {
       if (!peer.tracksAttached) this._attachLocalTracks(peer, false);
       await pc.setLocalDescription();
       this._signal(peer.userId, { type: 'answer', sdp: pc.localDescription.sdp });
+      this._applyCaps();
     }
   }
 
