@@ -381,3 +381,33 @@ func TestLoginRateLimit(t *testing.T) {
 	code, _ = ts.login(t, "alice", alice.Password)
 	is.Equal(code, http.StatusOK)
 }
+
+// TestOrigin: the socket opens from the server's own pages (the app served with -web) and from
+// -allowed-origins, and is refused (403) from any other page.
+func TestOrigin(t *testing.T) {
+	ts := startServer(t, []string{"-allowed-origins", "localhost:4201"}, nil)
+	alice := ts.register(t, "alice")
+	for _, tc := range []struct {
+		origin string
+		want   int
+	}{
+		{ts.URL, http.StatusSwitchingProtocols},
+		{"https://localhost:4201", http.StatusSwitchingProtocols}, // the app's dev server
+		{"https://evil.example", http.StatusForbidden},
+	} {
+		t.Run(tc.origin, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			c, res, err := websocket.Dial(ctx, ts.WS+"?token="+alice.Access, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {tc.origin}}})
+			if c != nil {
+				_ = c.Close(websocket.StatusNormalClosure, "")
+			}
+			if tc.want == http.StatusSwitchingProtocols {
+				is.New(t).NoErr(err)
+				return
+			}
+			is.New(t).True(err != nil)
+			is.New(t).Equal(res.StatusCode, tc.want)
+		})
+	}
+}
