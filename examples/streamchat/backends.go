@@ -55,9 +55,9 @@ func (b *backends) close() error {
 }
 
 // openChatStore opens the SQLite file, or PostgreSQL with -postgres, as the chat store of
-// messages and membership; the accounts share its database. close closes the store and the
+// messages and membership; the accounts share its database. closeStore closes the store and the
 // database.
-func openChatStore(ctx context.Context, cfg config, c clock.Clock, log *slog.Logger) (st *sqlchat.Store, d accounts.Dialect, close func() error, err error) {
+func openChatStore(ctx context.Context, cfg config, c clock.Clock, log *slog.Logger) (st *sqlchat.Store, d accounts.Dialect, closeStore func() error, err error) {
 	opts := sqlchat.Options{Clock: c, Logger: log}
 	switch {
 	case cfg.postgres != "":
