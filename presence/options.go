@@ -34,6 +34,11 @@ type Options struct {
 	// HeartbeatInterval is how often the Tracker renews its node's deadline in the Store, polls
 	// the Store for dead nodes and retries store calls that failed. Default: 5 s.
 	HeartbeatInterval time.Duration
+	// CallTimeout bounds the store and broker calls of each change (a session added or
+	// removed, a status chosen, an announcement) and of each snapshot; a change whose calls
+	// stall is logged and retried at the next heartbeat, a `presence` request answered
+	// `unavailable`. Default: 5 s.
+	CallTimeout time.Duration
 	// NodeTTL is how long the sessions of a node outlive its last heartbeat, so the users of a
 	// node that died go offline within NodeTTL + HeartbeatInterval. Default: 20 s (offline within
 	// 25 s). A value under twice HeartbeatInterval is raised to that.
@@ -85,6 +90,9 @@ func (o *Options) setDefaults(hub signaling.Hub) error {
 	}
 	if o.HeartbeatInterval <= 0 {
 		o.HeartbeatInterval = 5 * time.Second
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 5 * time.Second
 	}
 	if o.NodeTTL <= 0 {
 		o.NodeTTL = 20 * time.Second
