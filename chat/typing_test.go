@@ -1,6 +1,8 @@
 package chat_test
 
 import (
+	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,8 +35,8 @@ func TestTypingGoesToOtherUsersOnly(t *testing.T) {
 	e, f := expectTyping(t, bob)
 	is.Equal(e, typingEvent{RoomID: "r1", User: userOf("alice"), IsTyping: true}) // who types where
 	is.Equal(f.Seq, uint64(0))                                                    // typing is ephemeral: no seq
-	alice1.ExpectNone("typing", quiet)                                            // not echoed to the typer
-	alice2.ExpectNone("typing", quiet)                                            // nor to the typer's other tab
+	alice1.ExpectQuiet("typing")                                                  // not echoed to the typer
+	alice2.ExpectQuiet("typing")                                                  // nor to the typer's other tab
 
 	bob.Send("get_history", map[string]string{"roomId": "r1"})
 	h, _ := expectHistory(t, bob)
@@ -45,7 +47,7 @@ func TestTypingGoesToOtherUsersOnly(t *testing.T) {
 	is.True(!e.IsTyping) // a false is forwarded at once
 	typing(alice1, false)
 	barrier(t, alice1)
-	bob.ExpectNone("typing", quiet) // a false when not typing is not forwarded
+	bob.ExpectQuiet("typing") // a false when not typing is not forwarded
 	clk.Advance(time.Minute)
 	is.Equal(clk.Pending(), 0) // no timer is left behind
 }
@@ -60,8 +62,8 @@ func TestTypingNonMemberGetsNothing(t *testing.T) {
 	join(t, carol, "r2")
 	typing(alice, true)
 	e, _ := expectTyping(t, bob)
-	is.True(e.IsTyping)               // the member is told
-	carol.ExpectNone("typing", quiet) // a non-member is not
+	is.True(e.IsTyping)         // the member is told
+	carol.ExpectQuiet("typing") // a non-member is not
 }
 
 func TestTypingThrottle(t *testing.T) {
@@ -74,16 +76,16 @@ func TestTypingThrottle(t *testing.T) {
 	typing(alice1, true)
 	typing(alice1, true)
 	barrier(t, alice1)
-	bob.ExpectNone("typing", quiet) // a true while shown is not repeated
+	bob.ExpectQuiet("typing") // a true while shown is not repeated
 
 	typing(alice1, false)
 	e, _ = expectTyping(t, bob)
 	is.True(!e.IsTyping) // a false goes at once
 	typing(alice1, true)
 	barrier(t, alice1)
-	bob.ExpectNone("typing", quiet) // a true within a second of the last one waits
+	bob.ExpectQuiet("typing") // a true within a second of the last one waits
 	clk.Advance(999 * time.Millisecond)
-	bob.ExpectNone("typing", quiet) // until the second is over
+	bob.ExpectQuiet("typing") // until the second is over
 	clk.Advance(time.Millisecond)
 	e, _ = expectTyping(t, bob)
 	is.True(e.IsTyping) // then it goes
@@ -95,7 +97,7 @@ func TestTypingThrottle(t *testing.T) {
 	typing(alice1, false)
 	barrier(t, alice1)
 	clk.Advance(time.Second)
-	bob.ExpectNone("typing", quiet) // a held true that a false cancelled never goes
+	bob.ExpectQuiet("typing") // a held true that a false cancelled never goes
 
 	clk.Advance(time.Minute)
 	is.Equal(clk.Pending(), 0) // no timer is left behind
@@ -111,7 +113,7 @@ func TestTypingTimesOut(t *testing.T) {
 	typing(alice1, true) // still typing: the timeout starts again
 	barrier(t, alice1)
 	clk.Advance(5 * time.Second)
-	bob.ExpectNone("typing", quiet) // 5 s after the last true: still typing
+	bob.ExpectQuiet("typing") // 5 s after the last true: still typing
 	clk.Advance(time.Second)
 	e, _ = expectTyping(t, bob)
 	is.Equal(e, typingEvent{RoomID: "r1", User: userOf("alice"), IsTyping: false}) // 6 s quiet: the server stops it
@@ -132,8 +134,8 @@ func TestTypingStops(t *testing.T) {
 		is.True(!e.IsTyping) // ends the typing
 		barrier(t, alice1)
 		clk.Advance(time.Minute)
-		bob.ExpectNone("typing", quiet) // and the timeout sends no second false
-		is.Equal(clk.Pending(), 0)      // no timer is left behind
+		bob.ExpectQuiet("typing")  // and the timeout sends no second false
+		is.Equal(clk.Pending(), 0) // no timer is left behind
 	})
 	t.Run("OnLeave", func(t *testing.T) {
 		is := is.New(t)
@@ -198,4 +200,52 @@ func eventually(cond func() bool) bool {
 		<-tick.C
 	}
 	return true
+}
+
+// stallHub holds every `typing` publish while stalling is set, until release is closed.
+type stallHub struct {
+	*signaling.Node
+	stalling atomic.Bool
+	entered  chan struct{}
+	release  chan struct{}
+}
+
+func (h *stallHub) Publish(ctx context.Context, topic string, e signaling.Envelope, opts ...signaling.PublishOption) error {
+	if e.Event == "typing" && h.stalling.Load() {
+		h.entered <- struct{}{}
+		<-h.release
+	}
+	return h.Node.Publish(ctx, topic, e, opts...)
+}
+
+// A stalled publish of one indicator holds no lock: the typer's next event is handled at once,
+// and the indicators still go out in the order they were decided.
+func TestTypingPublishesUnderNoLock(t *testing.T) {
+	is := is.New(t)
+	clk := clock.NewManual(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
+	n := newNode(t, nil)
+	hub := &stallHub{Node: n, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	newService(t, hub, &chat.Options{Clock: clk})
+	alice1, alice2, bob := connect(t, n, "alice"), connect(t, n, "alice"), connect(t, n, "bob")
+	join(t, alice1, "r1")
+	join(t, bob, "r1")
+
+	hub.stalling.Store(true)
+	typing(alice1, true)
+	select {
+	case <-hub.entered: // alice's true is being published, and stays stuck there
+	case <-time.After(wait):
+		t.Fatal("the typing publish never started")
+	}
+	typing(alice2, false)
+	barrier(t, alice2) // answered while the publish is stuck: it holds no lock alice2 needs
+	bob.ExpectQuiet("typing")
+
+	close(hub.release)
+	e, _ := expectTyping(t, bob)
+	is.True(e.IsTyping) // then the true
+	e, _ = expectTyping(t, bob)
+	is.True(!e.IsTyping) // and the false, in the order decided
+	barrier(t, alice1)
+	bob.ExpectQuiet("typing")
 }
