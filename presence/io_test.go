@@ -132,7 +132,7 @@ func TestFailedAnnouncementIsRetried(t *testing.T) {
 			b.ExpectQuiet("presence")
 			rs.fail.Store(false)
 			hub.fail.Store(false)
-			clk.Advance(5 * time.Second) // the next heartbeat retries it
+			clk.Advance(5 * time.Second)                    // the next heartbeat retries it
 			is.Equal(expectPresence(t, b).Status, "online") // both rooms hear of alice
 			is.Equal(expectPresence(t, c).Status, "online")
 			clk.Advance(5 * time.Second)
