@@ -148,3 +148,43 @@ func TestDeadNodeAcrossTrackers(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(e[0].Status, presence.StatusOffline) // and the store agrees
 }
+
+// A Redis that loses its data (FLUSHALL here; a restart without persistence is the same) leaves
+// connected users offline until their nodes notice: each node's next heartbeat finds its
+// sessions gone and adds them again, so they show online within one heartbeat.
+func TestFlushedRedisRecoversLiveSessions(t *testing.T) {
+	is := is.New(t)
+	srv := redistest.Start(t) // a private server: FLUSHALL touches no other test
+	prefix := redistest.Prefix(t)
+	rdb := redistest.Client(t, srv.Addr, prefix)
+	storeA := redispresence.New(redistest.Client(t, srv.Addr, prefix), &redispresence.Options{Prefix: prefix})
+	storeB := redispresence.New(redistest.Client(t, srv.Addr, prefix), &redispresence.Options{Prefix: prefix})
+	clk := clock.NewManual(t0)
+	broker := signaling.NewMemoryBroker()
+	rs := rooms{"r1": {alice, bob}}
+	nodeA, trackerA := startNode(t, "node-a", clk, broker, storeA, rs)
+	nodeB, _ := startNode(t, "node-b", clk, broker, storeB, rs)
+	b := signalingtest.Connect(t, nodeB, bob, nil)
+	b.Expect("presence_snapshot", wait)
+	a := signalingtest.Connect(t, nodeA, alice, nil)
+	a.Expect("presence_snapshot", wait)
+	is.Equal(expectPresence(t, b).Status, "online") // alice online
+
+	ctx := context.Background()
+	is.NoErr(rdb.FlushAll(ctx).Err())
+	online, err := trackerA.Online(ctx, []string{"alice", "bob"})
+	is.NoErr(err)
+	is.Equal(len(online), 0) // the data is gone: both look offline
+
+	clk.Advance(5 * time.Second) // one heartbeat of each node
+	online, err = trackerA.Online(ctx, []string{"alice", "bob"})
+	is.NoErr(err)
+	is.Equal(online, []string{"alice", "bob"}) // both online again, still connected
+	p := expectPresence(t, b)
+	is.Equal(p.User.ID, "alice") // and bob is told alice is online
+	is.Equal(p.Status, "online")
+
+	a.Close(signaling.StatusNormalClosure) // the re-added session ends as any other
+	p = expectPresence(t, b)
+	is.Equal(p.Status, "offline")
+}
