@@ -16,12 +16,39 @@ import (
 // typingRoom sets up alice (two tabs) and bob in room r1, with typing on a manual clock.
 func typingRoom(t *testing.T) (clk *clock.Manual, svc *chat.Service, alice1, alice2, bob *signalingtest.Client) {
 	t.Helper()
+	clk, svc, alice1, alice2, bob, _ = typingRoomEnds(t)
+	return clk, svc, alice1, alice2, bob
+}
+
+// typingRoomEnds is typingRoom, also returning the drops and ends of sessions, each sent after
+// the chat service's hook for it has run.
+func typingRoomEnds(t *testing.T) (clk *clock.Manual, svc *chat.Service, alice1, alice2, bob *signalingtest.Client, ends <-chan signaling.SessionEvent) {
+	t.Helper()
 	clk = clock.NewManual(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
 	n, svc := setup(t, &chat.Options{Clock: clk})
+	ch := make(chan signaling.SessionEvent, 16)
+	n.OnSession(func(_ context.Context, _ *signaling.Session, ev signaling.SessionEvent) {
+		if ev == signaling.SessionDropped || ev == signaling.SessionGone {
+			ch <- ev
+		}
+	})
 	alice1, alice2, bob = connect(t, n, "alice"), connect(t, n, "alice"), connect(t, n, "bob")
 	join(t, alice1, "r1")
 	join(t, bob, "r1")
-	return clk, svc, alice1, alice2, bob
+	return clk, svc, alice1, alice2, bob, ch
+}
+
+// ended waits for a session's drop or end to have been handled.
+func ended(t *testing.T, ends <-chan signaling.SessionEvent, want signaling.SessionEvent) {
+	t.Helper()
+	select {
+	case ev := <-ends:
+		if ev != want {
+			t.Fatalf("session event %v, want %v", ev, want)
+		}
+	case <-time.After(wait):
+		t.Fatalf("no %v hook within %v", want, wait)
+	}
 }
 
 func typing(c *signalingtest.Client, on bool) {
@@ -151,55 +178,31 @@ func TestTypingStops(t *testing.T) {
 	})
 	t.Run("OnSessionGone", func(t *testing.T) {
 		is := is.New(t)
-		clk, _, alice1, alice2, bob := typingRoom(t)
+		clk, _, alice1, alice2, bob, ends := typingRoomEnds(t)
 		typing(alice1, true)
 		expectTyping(t, bob)
 		alice2.Close(signaling.StatusNormalClosure)
-		bob.ExpectNone("typing", quiet) // another tab going away changes nothing
+		ended(t, ends, signaling.SessionGone)
+		bob.ExpectQuiet("typing") // another tab going away changes nothing
 		alice1.Close(signaling.StatusNormalClosure)
 		e, _ := expectTyping(t, bob)
 		is.Equal(e, typingEvent{RoomID: "r1", User: userOf("alice"), IsTyping: false}) // the typing tab is gone
-		// The hook runs on the ended session's goroutine: let it finish arming its last timer.
-		is.True(eventually(func() bool { clk.Advance(time.Minute); return clk.Pending() == 0 })) // no timer is left behind
+		ended(t, ends, signaling.SessionGone)                                          // its hook has armed its last timer
+		clk.Advance(time.Minute)
+		is.Equal(clk.Pending(), 0) // no timer is left behind
 	})
 	t.Run("OnSessionDropped", func(t *testing.T) {
 		is := is.New(t)
-		clk, _, alice1, _, bob := typingRoom(t)
+		clk, _, alice1, _, bob, ends := typingRoomEnds(t)
 		typing(alice1, true)
 		expectTyping(t, bob)
 		alice1.Close(signaling.StatusGoingAway) // a flicker: the session waits for a resume
 		e, _ := expectTyping(t, bob)
-		is.True(!e.IsTyping)                                                                     // a disconnected user is not typing
-		is.True(eventually(func() bool { clk.Advance(time.Minute); return clk.Pending() == 0 })) // no timer is left behind
+		is.True(!e.IsTyping) // a disconnected user is not typing
+		ended(t, ends, signaling.SessionDropped)
+		clk.Advance(time.Minute)
+		is.Equal(clk.Pending(), 0) // no timer is left behind
 	})
-}
-
-func TestCloseStopsTypingTimers(t *testing.T) {
-	is := is.New(t)
-	clk, svc, alice1, _, bob := typingRoom(t)
-	typing(alice1, true)
-	expectTyping(t, bob)
-	is.True(clk.Pending() > 0) // the timeout is armed
-	is.NoErr(svc.Close())      // close
-	is.Equal(clk.Pending(), 0) // every timer stopped
-	is.NoErr(svc.Close())      // Close is idempotent
-	typing(alice1, true)
-	barrier(t, alice1)
-	is.Equal(clk.Pending(), 0) // no timer after Close
-}
-
-// eventually reports whether cond becomes true within the wait, checking every millisecond.
-func eventually(cond func() bool) bool {
-	deadline := time.Now().Add(wait)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		<-tick.C
-	}
-	return true
 }
 
 // stallHub holds every `typing` publish while stalling is set, until release is closed.
