@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/huddle-go/huddle/meeting"
 	"github.com/huddle-go/huddle/signaling"
@@ -198,4 +199,24 @@ func TestVideoSignalCandidatesReadNoStore(t *testing.T) {
 	b.Send("video-signal", map[string]any{"type": "candidate", "roomId": "r1", "targetId": "alice", "candidate": candidate})
 	is.Equal(expectError(t, b), signaling.CodeForbidden)
 	none(t, a, "video-signal")
+}
+
+// stallingStore blocks every read until its context ends, as a frozen backend would, and
+// returns the context's error as it is.
+type stallingStore struct{ *meeting.MemoryStore }
+
+func (s stallingStore) Get(ctx context.Context, roomID string) (meeting.Meeting, error) {
+	<-ctx.Done()
+	return meeting.Meeting{}, ctx.Err()
+}
+
+// A store call that stalls ends at Options.CallTimeout and the client gets `unavailable`.
+func TestStalledStoreCallAnswersUnavailable(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, &meeting.Options{Store: stallingStore{meeting.NewMemoryStore()}, CallTimeout: 100 * time.Millisecond})
+	a := e.connect(alice)
+	a.SendRef("get_room_info", map[string]string{"roomId": "r1"}, "info")
+	code, f := a.ExpectError(wait)
+	is.Equal(code, signaling.CodeUnavailable) // bounded, and unavailable rather than internal
+	is.Equal(f.Ref, "info")
 }

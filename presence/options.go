@@ -19,8 +19,9 @@ type Options struct {
 	// Store keeps sessions and statuses; nodes sharing a Broker must share it. Default: a new
 	// MemoryStore, which serves one node.
 	Store Store
-	// Rooms gives the audience of a user's presence: the members of its rooms. Required: New
-	// returns an error without it.
+	// Rooms gives the audience of a user's presence: the members of its rooms, reached through
+	// signaling.RoomTopic of each room (chat subscribes the members' sessions to it). Required:
+	// New returns an error without it.
 	Rooms Rooms
 	// NodeID names this node in the Store; nodes sharing a Store need distinct ids. A process
 	// that reuses the id of an earlier one clears what that one left behind when it starts.
