@@ -155,3 +155,39 @@ func TestFailedAnnouncementIsRetried(t *testing.T) {
 		})
 	}
 }
+
+// A change is published once per room of the user, however many co-members the room has: one
+// encode and one broker publish (one Redis PUBLISH) per room, not one per co-member.
+func TestOnePublishPerRoom(t *testing.T) {
+	is := is.New(t)
+	clk := clock.NewManual(t0)
+	node := signaling.NewNode(&signaling.NodeOptions{Clock: clk})
+	big := []signaling.User{alice}
+	for i := range 50 {
+		big = append(big, signaling.User{ID: fmt.Sprint("u", i)})
+	}
+	rs := rooms{"big": big, "small": {alice, bob}}
+	hub := &flakyHub{Node: node}
+	node.OnSession(roomSubscriber(node, rs))
+	tr, err := presence.New(hub, &presence.Options{Rooms: rs, Clock: clk})
+	is.NoErr(err)
+	t.Cleanup(func() {
+		_ = node.Shutdown(context.Background())
+		_ = tr.Close()
+	})
+	var members []*signalingtest.Client
+	for _, u := range append(big[1:], bob) {
+		c, _ := connect(t, node, u)
+		members = append(members, c)
+	}
+	for _, c := range members {
+		c.Sync(wait)
+		c.Drain() // the members' own comings online
+	}
+	before := hub.publishes.Load()
+	connect(t, node, alice)
+	is.Equal(hub.publishes.Load()-before, int64(2)) // alice came online: one publish per room, for 51 co-members
+	for _, c := range members {
+		is.Equal(expectPresence(t, c).User.ID, "alice") // and every co-member heard it
+	}
+}
