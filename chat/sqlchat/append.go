@@ -53,12 +53,30 @@ func (s *Store) writer() {
 	defer close(s.done)
 	batch := make([]*appendReq, 0, s.batch)
 	var lastExpiry time.Time
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	prev := 0 // the size of the last batch
 	for {
 		select {
 		case r := <-s.reqs:
 			batch = append(batch[:0], r)
 		case <-s.stop:
 			return
+		}
+		if prev > 1 && s.linger > 0 {
+			// Under load, wait a little for as many appends as the last batch had: fewer,
+			// larger commits cost less than many small ones.
+			linger.Reset(s.linger)
+		gather:
+			for len(batch) < min(prev, s.batch) {
+				select {
+				case r := <-s.reqs:
+					batch = append(batch, r)
+				case <-linger.C:
+					break gather
+				}
+			}
+			linger.Stop()
 		}
 	fill:
 		for len(batch) < s.batch {
@@ -69,6 +87,7 @@ func (s *Store) writer() {
 				break fill
 			}
 		}
+		prev = len(batch)
 		now := s.clock.Now()
 		s.commit(batch, now)
 		clear(batch)
