@@ -25,8 +25,8 @@ type appendRes struct {
 // idempotency window (see chat.Store). Appending a message whose id is stored already stores
 // nothing either, and returns the stored message with existing true. It returns once the
 // transaction holding m committed (see Group commit in the package doc). When ctx ends first,
-// Append returns ctx's error; the message may still be stored, and a retry with the same client
-// message id finds it.
+// Append returns an error wrapping signaling.ErrUnavailable and ctx's error; the message may
+// still be stored, and a retry with the same client message id finds it.
 func (s *Store) Append(ctx context.Context, m chat.Message) (chat.Message, bool, error) {
 	if m.ID == "" || m.RoomID == "" {
 		return chat.Message{}, false, fmt.Errorf("sqlchat: append: %w: id and room id are required", chat.ErrInvalid)
@@ -37,13 +37,13 @@ func (s *Store) Append(ctx context.Context, m chat.Message) (chat.Message, bool,
 	case <-s.stop:
 		return chat.Message{}, false, unavailable("append", errClosed)
 	case <-ctx.Done():
-		return chat.Message{}, false, fmt.Errorf("sqlchat: append: %w", ctx.Err())
+		return chat.Message{}, false, unavailable("append", ctx.Err())
 	}
 	select {
 	case res := <-r.done:
 		return res.m, res.existing, res.err
 	case <-ctx.Done():
-		return chat.Message{}, false, fmt.Errorf("sqlchat: append: %w", ctx.Err())
+		return chat.Message{}, false, unavailable("append", ctx.Err())
 	}
 }
 
