@@ -2,8 +2,6 @@ package sqlchat
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -27,8 +25,8 @@ type appendRes struct {
 // idempotency window (see chat.Store). Appending a message whose id is stored already stores
 // nothing either, and returns the stored message with existing true. It returns once the
 // transaction holding m committed (see Group commit in the package doc). When ctx ends first,
-// Append returns ctx's error; the message may still be stored, and a retry with the same client
-// message id finds it.
+// Append returns an error wrapping signaling.ErrUnavailable and ctx's error; the message may
+// still be stored, and a retry with the same client message id finds it.
 func (s *Store) Append(ctx context.Context, m chat.Message) (chat.Message, bool, error) {
 	if m.ID == "" || m.RoomID == "" {
 		return chat.Message{}, false, fmt.Errorf("sqlchat: append: %w: id and room id are required", chat.ErrInvalid)
@@ -39,13 +37,13 @@ func (s *Store) Append(ctx context.Context, m chat.Message) (chat.Message, bool,
 	case <-s.stop:
 		return chat.Message{}, false, unavailable("append", errClosed)
 	case <-ctx.Done():
-		return chat.Message{}, false, fmt.Errorf("sqlchat: append: %w", ctx.Err())
+		return chat.Message{}, false, unavailable("append", ctx.Err())
 	}
 	select {
 	case res := <-r.done:
 		return res.m, res.existing, res.err
 	case <-ctx.Done():
-		return chat.Message{}, false, fmt.Errorf("sqlchat: append: %w", ctx.Err())
+		return chat.Message{}, false, unavailable("append", ctx.Err())
 	}
 }
 
@@ -55,12 +53,30 @@ func (s *Store) writer() {
 	defer close(s.done)
 	batch := make([]*appendReq, 0, s.batch)
 	var lastExpiry time.Time
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	prev := 0 // the size of the last batch
 	for {
 		select {
 		case r := <-s.reqs:
 			batch = append(batch[:0], r)
 		case <-s.stop:
 			return
+		}
+		if prev > 1 && s.linger > 0 {
+			// Under load, wait a little for as many appends as the last batch had: fewer,
+			// larger commits cost less than many small ones.
+			linger.Reset(s.linger)
+		gather:
+			for len(batch) < min(prev, s.batch) {
+				select {
+				case r := <-s.reqs:
+					batch = append(batch, r)
+				case <-linger.C:
+					break gather
+				}
+			}
+			linger.Stop()
 		}
 	fill:
 		for len(batch) < s.batch {
@@ -71,6 +87,7 @@ func (s *Store) writer() {
 				break fill
 			}
 		}
+		prev = len(batch)
 		now := s.clock.Now()
 		s.commit(batch, now)
 		clear(batch)
@@ -141,55 +158,12 @@ func (s *Store) tryBatch(batch []*appendReq, now time.Time) ([]appendRes, error)
 			}
 		}
 	}
-	claim, insert := tx.StmtContext(ctx, s.claim), tx.StmtContext(ctx, s.insert)
-	out := make([]appendRes, len(batch))
-	for i, r := range batch {
-		m, existing, err := s.appendTx(ctx, tx, claim, insert, r.m, now)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = appendRes{m: m, existing: existing}
+	out, err := s.appendBatchTx(ctx, tx, batch, now)
+	if err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, unavailable("append: commit", err)
 	}
 	return out, nil
-}
-
-// appendTx appends m within tx.
-func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, claim, insert *sql.Stmt, m chat.Message, now time.Time) (chat.Message, bool, error) {
-	if m.ClientMsgID != "" {
-		var got string
-		err := claim.QueryRowContext(ctx, m.Sender.ID, m.ClientMsgID, m.ID, now.UnixNano(),
-			now.Add(-s.window).UnixNano()).Scan(&got)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			// Remembered within the window: the earlier message answers.
-			earlier, err := scanMessage(tx.QueryRowContext(ctx, s.q.claimed, m.Sender.ID, m.ClientMsgID))
-			if err == nil {
-				return earlier, true, nil
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return chat.Message{}, false, unavailable("append: earlier message", err)
-			}
-			return chat.Message{}, false, fmt.Errorf("sqlchat: append: client message id %q of %q names no stored message", m.ClientMsgID, m.Sender.ID)
-		case err != nil:
-			return chat.Message{}, false, unavailable("append: client message id", err)
-		}
-	}
-	res, err := insert.ExecContext(ctx, m.ID, m.RoomID, m.Content, m.Sender.ID, m.Sender.Username,
-		nanos(m.CreatedAt), nanos(m.UpdatedAt), m.ClientMsgID)
-	if err != nil {
-		return chat.Message{}, false, unavailable("append", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return chat.Message{}, false, unavailable("append", err)
-	} else if n == 0 {
-		stored, err := scanMessage(tx.QueryRowContext(ctx, s.q.byID, m.ID))
-		if err != nil {
-			return chat.Message{}, false, unavailable("append: stored message", err)
-		}
-		return stored, true, nil
-	}
-	return m, false, nil
 }

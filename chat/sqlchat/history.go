@@ -41,7 +41,7 @@ func (s *Store) HistoryAfter(ctx context.Context, roomID, after string, limit in
 
 func (s *Store) seqOf(ctx context.Context, roomID, id string) (int64, error) {
 	var seq int64
-	err := s.db.QueryRowContext(ctx, s.q.seqOf, id, roomID).Scan(&seq)
+	err := s.prep[s.q.seqOf].QueryRowContext(ctx, id, roomID).Scan(&seq)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return 0, fmt.Errorf("sqlchat: history of %q around %q: %w", roomID, id, chat.ErrNotFound)
@@ -54,7 +54,7 @@ func (s *Store) seqOf(ctx context.Context, roomID, id string) (int64, error) {
 // page runs q (before or after) for up to limit messages, asking for one more to learn hasMore.
 func (s *Store) page(ctx context.Context, q, roomID string, seq int64, limit int) ([]chat.Message, bool, error) {
 	limit = max(limit, 0)
-	rows, err := s.db.QueryContext(ctx, q, roomID, seq, limit+1)
+	rows, err := s.prep[q].QueryContext(ctx, roomID, seq, limit+1)
 	if err != nil {
 		return nil, false, unavailable("history", err)
 	}

@@ -10,7 +10,11 @@ import (
 
 // Join makes u a member of the room; joining again updates the stored User.
 func (s *Store) Join(ctx context.Context, roomID string, u signaling.User) error {
-	if _, err := s.db.ExecContext(ctx, s.q.join, roomID, u.ID, u.Username, s.clock.Now().UnixNano()); err != nil {
+	if s.members != nil {
+		s.members.changed(roomID, u.ID)
+		defer s.members.changed(roomID, u.ID)
+	}
+	if _, err := s.prep[s.q.join].ExecContext(ctx, roomID, u.ID, u.Username, s.clock.Now().UnixNano()); err != nil {
 		return unavailable("join", err)
 	}
 	return nil
@@ -18,7 +22,11 @@ func (s *Store) Join(ctx context.Context, roomID string, u signaling.User) error
 
 // Leave removes a member; leaving a room one is not in is not an error.
 func (s *Store) Leave(ctx context.Context, roomID, userID string) error {
-	if _, err := s.db.ExecContext(ctx, s.q.leave, roomID, userID); err != nil {
+	if s.members != nil {
+		s.members.changed(roomID, userID)
+		defer s.members.changed(roomID, userID)
+	}
+	if _, err := s.prep[s.q.leave].ExecContext(ctx, roomID, userID); err != nil {
 		return unavailable("leave", err)
 	}
 	return nil
@@ -26,20 +34,31 @@ func (s *Store) Leave(ctx context.Context, roomID, userID string) error {
 
 // IsMember reports whether the user belongs to the room.
 func (s *Store) IsMember(ctx context.Context, roomID, userID string) (bool, error) {
+	var gen uint64
+	if s.members != nil {
+		member, ok, g := s.members.get(roomID, userID)
+		if ok {
+			return member, nil
+		}
+		gen = g
+	}
 	var one int
-	err := s.db.QueryRowContext(ctx, s.q.isMember, roomID, userID).Scan(&one)
+	err := s.prep[s.q.isMember].QueryRowContext(ctx, roomID, userID).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return false, nil
 	case err != nil:
 		return false, unavailable("is member", err)
 	}
-	return true, nil
+	member := err == nil
+	if s.members != nil {
+		s.members.put(roomID, userID, member, gen)
+	}
+	return member, nil
 }
 
 // Members lists a room's members, in the order they first joined.
 func (s *Store) Members(ctx context.Context, roomID string) ([]signaling.User, error) {
-	rows, err := s.db.QueryContext(ctx, s.q.members, roomID)
+	rows, err := s.prep[s.q.members].QueryContext(ctx, roomID)
 	if err != nil {
 		return nil, unavailable("members", err)
 	}
@@ -60,7 +79,7 @@ func (s *Store) Members(ctx context.Context, roomID string) ([]signaling.User, e
 
 // Rooms lists a user's rooms, in the order the user first joined them.
 func (s *Store) Rooms(ctx context.Context, userID string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, s.q.roomsOf, userID)
+	rows, err := s.prep[s.q.roomsOf].QueryContext(ctx, userID)
 	if err != nil {
 		return nil, unavailable("rooms", err)
 	}

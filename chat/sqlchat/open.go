@@ -34,7 +34,9 @@ func OpenSQLiteDB(ctx context.Context, path, synchronous string) (*sql.DB, error
 }
 
 // OpenSQLite opens (or creates) the SQLite database file at path, brings its schema up to date
-// and returns a Store that owns it: Close closes the database. Nil options mean all defaults.
+// and returns a Store that owns it: Close closes the database. The Store is meant to be the
+// only writer of the file (one process): it caches membership answers (Options.CacheMembership
+// is set). Nil options mean all defaults.
 func OpenSQLite(ctx context.Context, path string, opts *SQLiteOptions) (*Store, error) {
 	var o SQLiteOptions
 	if opts != nil {
@@ -44,6 +46,7 @@ func OpenSQLite(ctx context.Context, path string, opts *SQLiteOptions) (*Store, 
 	if err != nil {
 		return nil, err
 	}
+	o.CacheMembership = true
 	s, err := New(ctx, db, SQLite, &o.Options)
 	if err != nil {
 		_ = db.Close()

@@ -41,6 +41,9 @@ func (d Dialect) String() string {
 // DefaultMaxBatch is how many appends share a transaction at most when Options.MaxBatch is zero.
 const DefaultMaxBatch = 512
 
+// DefaultCommitDelay is Options.CommitDelay when it is zero.
+const DefaultCommitDelay = 500 * time.Microsecond
+
 // commitTimeout bounds one batch's transaction.
 const commitTimeout = 10 * time.Second
 
@@ -53,6 +56,15 @@ type Options struct {
 	Clock clock.Clock
 	// MaxBatch bounds the appends committed in one transaction. Default: DefaultMaxBatch.
 	MaxBatch int
+	// CommitDelay is how long the writer waits at most, before it commits, for as many appends
+	// as the previous batch held, when that was more than one (under load; an idle store
+	// commits at once). Default: DefaultCommitDelay; negative: never wait.
+	CommitDelay time.Duration
+	// CacheMembership keeps IsMember answers in memory, which the chat Service asks for every
+	// message. Only for a Store that is the only writer of its database's memberships (one
+	// process on a SQLite file: OpenSQLite sets it); several nodes on one PostgreSQL database
+	// must leave it off. Default: off.
+	CacheMembership bool
 	// Logger receives the store's logs (a failed batch retried one by one, failed cleanups).
 	// Default: silent.
 	Logger *slog.Logger
@@ -73,10 +85,12 @@ type Store struct {
 	clock   clock.Clock
 	window  time.Duration
 	batch   int
+	linger  time.Duration
 	log     *slog.Logger
 	q       queries
-	claim   *sql.Stmt // q.claim, prepared
-	insert  *sql.Stmt // q.insert, prepared
+	stmts   stmtCache            // the writer's
+	prep    map[string]*sql.Stmt // the read and membership queries, prepared at New
+	members *memberCache         // with Options.CacheMembership
 
 	reqs      chan *appendReq // unbuffered: a send waits for the writer
 	stop      chan struct{}   // closed by Close
@@ -109,6 +123,12 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts *Options) (*Store, err
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = DefaultMaxBatch
 	}
+	switch {
+	case o.CommitDelay == 0:
+		o.CommitDelay = DefaultCommitDelay
+	case o.CommitDelay < 0:
+		o.CommitDelay = 0
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -120,14 +140,16 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts *Options) (*Store, err
 		return nil, fmt.Errorf("sqlchat: migrate: %w: %w", signaling.ErrUnavailable, err)
 	}
 	q := newQueries(d)
-	claim, err := db.PrepareContext(ctx, q.claim)
-	if err != nil {
-		return nil, unavailable("prepare", err)
-	}
-	insert, err := db.PrepareContext(ctx, q.insert)
-	if err != nil {
-		_ = claim.Close()
-		return nil, unavailable("prepare", err)
+	prep := map[string]*sql.Stmt{}
+	for _, text := range []string{q.seqOf, q.before, q.after, q.join, q.leave, q.isMember, q.members, q.roomsOf} {
+		st, err := db.PrepareContext(ctx, text)
+		if err != nil {
+			for _, st := range prep {
+				_ = st.Close()
+			}
+			return nil, unavailable("prepare", err)
+		}
+		prep[text] = st
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
@@ -136,15 +158,18 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts *Options) (*Store, err
 		clock:   clock.Or(o.Clock),
 		window:  o.IdempotencyWindow,
 		batch:   o.MaxBatch,
+		linger:  o.CommitDelay,
 		log:     o.Logger,
 		q:       q,
-		claim:   claim,
-		insert:  insert,
+		prep:    prep,
 		reqs:    make(chan *appendReq),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		ctx:     wctx,
 		cancel:  cancel,
+	}
+	if o.CacheMembership {
+		s.members = newMemberCache()
 	}
 	go s.writer()
 	return s, nil
@@ -172,9 +197,11 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		<-s.done
+		s.stmts.close()
+		for _, st := range s.prep {
+			_ = st.Close()
+		}
 		s.cancel()
-		_ = s.claim.Close()
-		_ = s.insert.Close()
 		if s.ownsDB {
 			err = s.db.Close()
 		}
@@ -191,7 +218,7 @@ var errClosed = errors.New("sqlchat: store closed")
 
 // queries holds the store's SQL in its dialect.
 type queries struct {
-	claim, claimed, insert, byID, roomLock  string
+	claimed, byID, roomLock                 string
 	seqOf, before, after, expire            string
 	join, leave, isMember, members, roomsOf string
 }
@@ -200,15 +227,8 @@ const msgCols = "id, room_id, content, sender_id, sender_name, created_at, updat
 
 func newQueries(d Dialect) queries {
 	q := queries{
-		// Remember (sender, clientMsgId) for a message unless it is remembered within the
-		// window: a row comes back only when the pair is now this message's.
-		claim: `INSERT INTO huddle_chat_client_ids (sender_id, client_msg_id, message_id, at) VALUES (?, ?, ?, ?)
-ON CONFLICT (sender_id, client_msg_id) DO UPDATE SET message_id = excluded.message_id, at = excluded.at
-WHERE huddle_chat_client_ids.at <= ? RETURNING message_id`,
 		claimed: `SELECT ` + prefixed("m.", msgCols) + ` FROM huddle_chat_client_ids c
 JOIN huddle_chat_messages m ON m.id = c.message_id WHERE c.sender_id = ? AND c.client_msg_id = ?`,
-		insert: `INSERT INTO huddle_chat_messages (` + msgCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO NOTHING`,
 		byID:     `SELECT ` + msgCols + ` FROM huddle_chat_messages WHERE id = ?`,
 		roomLock: `SELECT pg_advisory_xact_lock(hashtextextended(?, 7426))`,
 		seqOf:    `SELECT seq FROM huddle_chat_messages WHERE id = ? AND room_id = ?`,
@@ -225,7 +245,7 @@ ON CONFLICT (room_id, user_id) DO UPDATE SET username = excluded.username`,
 		roomsOf:  `SELECT room_id FROM huddle_chat_members WHERE user_id = ? ORDER BY joined_at, room_id`,
 	}
 	if d == Postgres {
-		for _, p := range []*string{&q.claim, &q.claimed, &q.insert, &q.byID, &q.roomLock, &q.seqOf,
+		for _, p := range []*string{&q.claimed, &q.byID, &q.roomLock, &q.seqOf,
 			&q.before, &q.after, &q.expire, &q.join, &q.leave, &q.isMember, &q.members, &q.roomsOf} {
 			*p = dollars(*p)
 		}

@@ -362,3 +362,36 @@ func TestBackupWhileRunning(t *testing.T) {
 	is.Equal(hist[0].Content, "0")   // in order
 	is.Equal(hist[49].Content, "49") // all of it
 }
+
+// TestBatchWithAStoredID: appends sharing a batch with the repeat of a stored message id are
+// stored, and the repeat stores nothing.
+func TestBatchWithAStoredID(t *testing.T) {
+	dialects(t, func(t *testing.T, open func(*testing.T, *sqlchat.Options) *sqlchat.Store) {
+		is := is.New(t)
+		ctx := context.Background()
+		s := open(t, nil)
+		first := message(t, "r1", alice, "first")
+		_, _, err := s.Append(ctx, first)
+		is.NoErr(err) // the first
+		const n = 40
+		msgs := make([]chat.Message, n)
+		for i := range n {
+			msgs[i] = message(t, "r1", bob, fmt.Sprint(i))
+		}
+		msgs[n/2] = first // the repeat, among the others
+		existing := make([]bool, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { _, existing[i], errs[i] = s.Append(ctx, msgs[i]) })
+		}
+		wg.Wait()
+		for i := range n {
+			is.NoErr(errs[i])               // every append succeeds
+			is.Equal(existing[i], i == n/2) // only the repeat is not new
+		}
+		hist, _, err := s.History(ctx, "r1", "", 100)
+		is.NoErr(err)          // history
+		is.Equal(len(hist), n) // the first and the 39 others, once each
+	})
+}
