@@ -25,9 +25,18 @@ func BenchmarkRetainedPerUser(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			node := signaling.NewNode(&signaling.NodeOptions{ResumeWindow: -1})
 			rooms := chat.NewMemoryStore(nil)
-			cs := chat.New(node, &chat.Options{Store: rooms, Membership: rooms})
-			ms := meeting.New(node, &meeting.Options{Members: rooms})
-			ps := presence.New(node, &presence.Options{Rooms: rooms, Store: presence.NewMemoryStoreWith(&presence.MemoryOptions{MaxOfflineUsers: tc.bound})})
+			cs, err := chat.New(node, &chat.Options{Store: rooms, Membership: rooms})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ms, err := meeting.New(node, &meeting.Options{Members: rooms})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ps, err := presence.New(node, &presence.Options{Rooms: rooms, Store: presence.NewMemoryStoreWith(&presence.MemoryOptions{MaxOfflineUsers: tc.bound})})
+			if err != nil {
+				b.Fatal(err)
+			}
 			defer func() {
 				_ = node.Shutdown(context.Background())
 				ms.Close()

@@ -47,9 +47,18 @@ func newFuzzWorld(t *testing.T) *fuzzWorld {
 	quiet := slog.New(slog.DiscardHandler)
 	node := signaling.NewNode(&signaling.NodeOptions{RateLimit: 1e9, RateBurst: 1 << 30, Logger: quiet})
 	rooms := chat.NewMemoryStore(nil)
-	chatSvc := chat.New(node, &chat.Options{Store: rooms, Membership: rooms, Logger: quiet})
-	meetings := meeting.New(node, &meeting.Options{Members: rooms, Logger: quiet})
-	tracker := presence.New(node, &presence.Options{Rooms: rooms, Logger: quiet})
+	chatSvc, err := chat.New(node, &chat.Options{Store: rooms, Membership: rooms, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meetings, err := meeting.New(node, &meeting.Options{Members: rooms, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracker, err := presence.New(node, &presence.Options{Rooms: rooms, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { // after the clients' cleanups, which end their sessions
 		ctx, cancel := context.WithTimeout(context.Background(), fuzzWait)
 		defer cancel()

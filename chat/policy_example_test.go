@@ -16,7 +16,10 @@ func ExampleMembersOnly() {
 	defer node.Shutdown(ctx)
 	rooms := chat.NewMemoryStore(nil)
 	policy := chat.MembersOnly(rooms, rooms)
-	svc := chat.New(node, &chat.Options{Store: rooms, Membership: rooms, Policy: policy})
+	svc, err := chat.New(node, &chat.Options{Store: rooms, Membership: rooms, Policy: policy})
+	if err != nil {
+		panic(err)
+	}
 	defer svc.Close()
 
 	_ = svc.AddMember(ctx, "board", signaling.User{ID: "alice", Username: "Alice"})

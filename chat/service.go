@@ -22,6 +22,7 @@ const (
 	DefaultTypingThrottle  = time.Second
 	DefaultTypingTimeout   = 6 * time.Second
 	DefaultHistoryLimit    = 50
+	DefaultCallTimeout     = 5 * time.Second
 	MaxHistoryLimit        = 100
 	// MaxClientMsgIDBytes bounds a message's clientMsgId; a longer one is `too_large`.
 	MaxClientMsgIDBytes = 128
@@ -78,6 +79,9 @@ type Options struct {
 	// ends too: the reference server has the user leave the room's meeting. An error reaches
 	// the client like a store's; leaving again retries it. Default: nothing.
 	OnLeave func(ctx context.Context, roomID, userID string) error
+	// CallTimeout bounds the store and broker calls of each event and of each session start: a
+	// call still running then fails, and the client gets `unavailable`. Default: 5 s.
+	CallTimeout time.Duration
 }
 
 // Service handles the chat events of PROTOCOL.md §5 on a Hub: join_room, leave_room, message,
@@ -119,8 +123,11 @@ func (s *Service) markUnpublished(id string, yes bool) (was bool) {
 }
 
 // New registers the chat handlers and a session hook on hub and returns the Service. Nil
-// options mean all defaults.
-func New(hub signaling.Hub, opts *Options) *Service {
+// options mean all defaults; every option has one, so New fails only when hub is nil.
+func New(hub signaling.Hub, opts *Options) (*Service, error) {
+	if hub == nil {
+		return nil, errors.New("chat: New: hub is nil")
+	}
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -165,6 +172,9 @@ func New(hub signaling.Hub, opts *Options) *Service {
 	if o.Policy == nil {
 		o.Policy = OpenRooms
 	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = DefaultCallTimeout
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -179,15 +189,41 @@ func New(hub signaling.Hub, opts *Options) *Service {
 		log:     o.Logger,
 	}
 	s.typing = newTypingTracker(hub, o.Clock, o.TypingThrottle, o.TypingTimeout, o.Logger)
-	hub.Handle("join_room", signaling.HandlerFunc(s.joinRoom))
-	hub.Handle("leave_room", signaling.HandlerFunc(s.leaveRoom))
-	hub.Handle("message", signaling.HandlerFunc(s.message))
-	hub.Handle("get_history", signaling.HandlerFunc(s.getHistory))
-	hub.Handle("typing", signaling.HandlerFunc(s.typingEvent))
-	hub.Handle("get_rooms", signaling.HandlerFunc(s.getRooms))
-	hub.Handle("add_member", signaling.HandlerFunc(s.addMember))
-	hub.OnSession(s.onSession)
-	return s
+	hub.Handle("join_room", s.bounded(s.joinRoom))
+	hub.Handle("leave_room", s.bounded(s.leaveRoom))
+	hub.Handle("message", s.bounded(s.message))
+	hub.Handle("get_history", s.bounded(s.getHistory))
+	hub.Handle("typing", s.bounded(s.typingEvent))
+	hub.Handle("get_rooms", s.bounded(s.getRooms))
+	hub.Handle("add_member", s.bounded(s.addMember))
+	hub.OnSession(func(ctx context.Context, sess *signaling.Session, ev signaling.SessionEvent) {
+		ctx, cancel := context.WithTimeout(ctx, s.opts.CallTimeout)
+		defer cancel()
+		s.onSession(ctx, sess, ev)
+	})
+	return s, nil
+}
+
+// bounded gives h a context with a deadline of CallTimeout, so that a stalled store or broker
+// call ends; a handler error caused by the deadline reaches the client as `unavailable`.
+func (s *Service) bounded(h func(context.Context, *signaling.Session, signaling.Envelope) error) signaling.Handler {
+	return signaling.HandlerFunc(func(ctx context.Context, sess *signaling.Session, e signaling.Envelope) error {
+		ctx, cancel := context.WithTimeout(ctx, s.opts.CallTimeout)
+		defer cancel()
+		return deadlineUnavailable(ctx, h(ctx, sess, e))
+	})
+}
+
+// deadlineUnavailable marks err as signaling.ErrUnavailable when ctx's deadline caused it.
+func deadlineUnavailable(ctx context.Context, err error) error {
+	if err == nil || errors.Is(err, signaling.ErrUnavailable) || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return err
+	}
+	var ce *signaling.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", signaling.ErrUnavailable, err)
 }
 
 func cmpOr(v, def int) int {

@@ -17,11 +17,8 @@ import (
 	"github.com/matryer/is"
 )
 
-// wait bounds every expectation; quiet is how long an ExpectNone looks after a barrier.
-const (
-	wait  = 2 * time.Second
-	quiet = 20 * time.Millisecond
-)
+// wait bounds every expectation.
+const wait = 2 * time.Second
 
 var (
 	alice = signaling.User{ID: "alice", Username: "Alice"}
@@ -135,9 +132,15 @@ func newEnv(t *testing.T, opts *meeting.Options) *env {
 		o = *opts
 	}
 	o.Members = e.members
-	o.Store = e.store
+	if o.Store == nil {
+		o.Store = e.store
+	}
 	o.Logger = testLogger(t)
-	e.svc = meeting.New(e.node, &o)
+	svc, err := meeting.New(e.node, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
 	// Registered after the service: when it runs, the service's hook has finished.
 	e.node.OnSession(func(_ context.Context, s *signaling.Session, ev signaling.SessionEvent) {
 		e.hooks.record(s.ID(), ev)
@@ -274,8 +277,7 @@ func flush(t *testing.T, ps ...*peer) {
 // none asserts, after a barrier, that p got no frame of event.
 func none(t *testing.T, p *peer, event string) {
 	t.Helper()
-	settle(t, p)
-	p.ExpectNone(event, quiet)
+	p.ExpectQuiet(event)
 }
 
 // expectError waits for an error and returns its code.

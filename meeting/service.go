@@ -87,6 +87,9 @@ type Options struct {
 	Clock clock.Clock
 	// Logger receives the service's logs (failures of timers and session hooks). Default: silent.
 	Logger *slog.Logger
+	// CallTimeout bounds the store and broker calls of each event, session hook and timer: a
+	// call still running then fails, and the client gets `unavailable`. Default: 5 s.
+	CallTimeout time.Duration
 
 	// The options below apply when Store implements Leaser (meeting/redismeeting does): then the
 	// nodes sharing the Store share the timers, each meeting's at one node at a time, and a
@@ -114,6 +117,7 @@ const (
 	DefaultMaxParticipants  = 8
 	DefaultLinkBase         = "/meeting/"
 	DefaultSweepInterval    = 5 * time.Second
+	DefaultCallTimeout      = 5 * time.Second
 )
 
 // MaxSDPBytes bounds the `sdp` of a `video-signal` (and its `candidate`).
@@ -158,14 +162,18 @@ type Service struct {
 // `get_room_info`, `join_meeting`, `leave_meeting`, `stop_meeting`, `media_state` and
 // `video-signal`, and a session hook for catch-up invitations and the graces. Register it
 // before presence's hook so that, at session start, the invitations precede `presence_snapshot`
-// (PROTOCOL.md §3). It panics when opts.Members is nil or opts.HostPolicy is unknown.
-func New(hub signaling.Hub, opts *Options) *Service {
+// (PROTOCOL.md §3). opts.Members is required: New returns an error when it or hub is nil, or
+// when opts.HostPolicy is not one of the HostPolicy constants.
+func New(hub signaling.Hub, opts *Options) (*Service, error) {
+	if hub == nil {
+		return nil, errors.New("meeting: New: hub is nil")
+	}
 	var o Options
 	if opts != nil {
 		o = *opts
 	}
 	if o.Members == nil {
-		panic("meeting: Options.Members is required")
+		return nil, errors.New("meeting: New: Options.Members is required")
 	}
 	if o.Store == nil {
 		o.Store = NewMemoryStore()
@@ -188,10 +196,13 @@ func New(hub signaling.Hub, opts *Options) *Service {
 		o.HostPolicy = HostEnd
 	case HostEnd, HostTransfer, HostContinue:
 	default:
-		panic(fmt.Sprintf("meeting: unknown HostPolicy %q", o.HostPolicy))
+		return nil, fmt.Errorf("meeting: New: unknown HostPolicy %q", o.HostPolicy)
 	}
 	if o.MaxParticipants <= 0 {
 		o.MaxParticipants = DefaultMaxParticipants
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = DefaultCallTimeout
 	}
 	if o.Clock == nil {
 		if h, ok := hub.(interface{ Clock() clock.Clock }); ok {
@@ -245,9 +256,13 @@ func New(hub signaling.Hub, opts *Options) *Service {
 	} {
 		hub.Handle(event, svc.guard(h))
 	}
-	hub.OnSession(svc.onSession)
+	hub.OnSession(func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
+		ctx, cancel := context.WithTimeout(ctx, svc.o.CallTimeout)
+		defer cancel()
+		svc.onSession(ctx, s, ev)
+	})
 	svc.armSweep()
-	return svc
+	return svc, nil
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -303,11 +318,24 @@ func (svc *Service) guard(h func(context.Context, *signaling.Session, signaling.
 		if svc.isClosed() {
 			return signaling.Errorf(signaling.CodeUnavailable, "meetings are not available")
 		}
-		return h(ctx, s, e)
+		ctx, cancel := context.WithTimeout(ctx, svc.o.CallTimeout)
+		defer cancel()
+		err := h(ctx, s, e)
+		var ce *signaling.Error
+		if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, signaling.ErrUnavailable) && !errors.As(err, &ce) {
+			err = fmt.Errorf("%w: %w", signaling.ErrUnavailable, err)
+		}
+		return err
 	})
 }
 
 func (svc *Service) now() time.Time { return svc.clock.Now() }
+
+// bounded returns the context of a timer's store and broker calls: cancelled by Close, with a
+// deadline of CallTimeout.
+func (svc *Service) bounded() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(svc.ctx, svc.o.CallTimeout)
+}
 
 func (svc *Service) link(roomID string) string { return svc.o.LinkBase + url.PathEscape(roomID) }
 

@@ -25,8 +25,8 @@ type appendRes struct {
 // idempotency window (see chat.Store). Appending a message whose id is stored already stores
 // nothing either, and returns the stored message with existing true. It returns once the
 // transaction holding m committed (see Group commit in the package doc). When ctx ends first,
-// Append returns ctx's error; the message may still be stored, and a retry with the same client
-// message id finds it.
+// Append returns an error wrapping signaling.ErrUnavailable and ctx's error; the message may
+// still be stored, and a retry with the same client message id finds it.
 func (s *Store) Append(ctx context.Context, m chat.Message) (chat.Message, bool, error) {
 	if m.ID == "" || m.RoomID == "" {
 		return chat.Message{}, false, fmt.Errorf("sqlchat: append: %w: id and room id are required", chat.ErrInvalid)
@@ -37,13 +37,13 @@ func (s *Store) Append(ctx context.Context, m chat.Message) (chat.Message, bool,
 	case <-s.stop:
 		return chat.Message{}, false, unavailable("append", errClosed)
 	case <-ctx.Done():
-		return chat.Message{}, false, fmt.Errorf("sqlchat: append: %w", ctx.Err())
+		return chat.Message{}, false, unavailable("append", ctx.Err())
 	}
 	select {
 	case res := <-r.done:
 		return res.m, res.existing, res.err
 	case <-ctx.Done():
-		return chat.Message{}, false, fmt.Errorf("sqlchat: append: %w", ctx.Err())
+		return chat.Message{}, false, unavailable("append", ctx.Err())
 	}
 }
 
@@ -53,12 +53,30 @@ func (s *Store) writer() {
 	defer close(s.done)
 	batch := make([]*appendReq, 0, s.batch)
 	var lastExpiry time.Time
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	prev := 0 // the size of the last batch
 	for {
 		select {
 		case r := <-s.reqs:
 			batch = append(batch[:0], r)
 		case <-s.stop:
 			return
+		}
+		if prev > 1 && s.linger > 0 {
+			// Under load, wait a little for as many appends as the last batch had: fewer,
+			// larger commits cost less than many small ones.
+			linger.Reset(s.linger)
+		gather:
+			for len(batch) < min(prev, s.batch) {
+				select {
+				case r := <-s.reqs:
+					batch = append(batch, r)
+				case <-linger.C:
+					break gather
+				}
+			}
+			linger.Stop()
 		}
 	fill:
 		for len(batch) < s.batch {
@@ -69,6 +87,7 @@ func (s *Store) writer() {
 				break fill
 			}
 		}
+		prev = len(batch)
 		now := s.clock.Now()
 		s.commit(batch, now)
 		clear(batch)

@@ -22,8 +22,14 @@
 // Appends are written by one goroutine per Store, which commits every append that is waiting
 // when it starts a transaction in that one transaction: under load many messages share one
 // commit (and one fsync, when the database syncs), and an idle Store commits each message at
-// once. Append returns after its transaction committed, so a message that was acknowledged is
-// stored. Options.MaxBatch bounds a batch.
+// once; a busy one waits up to Options.CommitDelay (500 µs) for as many appends as its last
+// batch had. A batch is written with two multi-row statements. Append returns after its
+// transaction committed, so a message that was acknowledged is stored. Options.MaxBatch bounds
+// a batch.
+//
+// OpenSQLite also caches membership answers (Options.CacheMembership), since the chat Service
+// checks membership for every message: the Store must then be the only process writing the
+// file. Several nodes on one PostgreSQL database share no cache.
 //
 // On SQLite, OpenSQLite sets journal_mode=WAL and synchronous=NORMAL by default: a process
 // that is killed loses no committed message (the WAL is in the operating system's cache), but

@@ -41,6 +41,9 @@ func (d Dialect) String() string {
 // DefaultMaxBatch is how many appends share a transaction at most when Options.MaxBatch is zero.
 const DefaultMaxBatch = 512
 
+// DefaultCommitDelay is Options.CommitDelay when it is zero.
+const DefaultCommitDelay = 500 * time.Microsecond
+
 // commitTimeout bounds one batch's transaction.
 const commitTimeout = 10 * time.Second
 
@@ -53,6 +56,10 @@ type Options struct {
 	Clock clock.Clock
 	// MaxBatch bounds the appends committed in one transaction. Default: DefaultMaxBatch.
 	MaxBatch int
+	// CommitDelay is how long the writer waits at most, before it commits, for as many appends
+	// as the previous batch held, when that was more than one (under load; an idle store
+	// commits at once). Default: DefaultCommitDelay; negative: never wait.
+	CommitDelay time.Duration
 	// CacheMembership keeps IsMember answers in memory, which the chat Service asks for every
 	// message. Only for a Store that is the only writer of its database's memberships (one
 	// process on a SQLite file: OpenSQLite sets it); several nodes on one PostgreSQL database
@@ -78,6 +85,7 @@ type Store struct {
 	clock   clock.Clock
 	window  time.Duration
 	batch   int
+	linger  time.Duration
 	log     *slog.Logger
 	q       queries
 	stmts   stmtCache            // the writer's
@@ -115,6 +123,12 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts *Options) (*Store, err
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = DefaultMaxBatch
 	}
+	switch {
+	case o.CommitDelay == 0:
+		o.CommitDelay = DefaultCommitDelay
+	case o.CommitDelay < 0:
+		o.CommitDelay = 0
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -144,6 +158,7 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts *Options) (*Store, err
 		clock:   clock.Or(o.Clock),
 		window:  o.IdempotencyWindow,
 		batch:   o.MaxBatch,
+		linger:  o.CommitDelay,
 		log:     o.Logger,
 		q:       q,
 		prep:    prep,

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/huddle-go/huddle/chat/sqlchat"
+	"github.com/huddle-go/huddle/internal/pgtest"
 	"github.com/huddle-go/huddle/internal/redistest"
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/matryer/is"
@@ -136,12 +137,16 @@ func TestDatabaseGoneLater(t *testing.T) {
 
 // TestResumeSecretOutlivesARedisFlush: with -resume-secret (or HUDDLE_RESUME_SECRET) a node
 // started after Redis lost its data accepts the resume tokens of the nodes before it; the secret
-// that nodes store in Redis is only the fallback.
+// that nodes store in Redis is only the fallback. With -postgres, room membership is not in
+// Redis and survives the flush.
 func TestResumeSecretOutlivesARedisFlush(t *testing.T) {
 	is := is.New(t)
 	srv := redistest.Start(t)
-	a := startServer(t, "-dev-auth", "-redis", "redis://"+srv.Addr+"/0", "-node-id", "a", "-resume-secret", "shared-secret")
-	_, s := dialUser(t, a, signaling.User{ID: "alice", Username: "Alice"})
+	pg := pgtest.URL(t)
+	a := startServer(t, "-dev-auth", "-redis", "redis://"+srv.Addr+"/0", "-postgres", pg, "-node-id", "a", "-resume-secret", "shared-secret")
+	ac, s := dialUser(t, a, signaling.User{ID: "alice", Username: "Alice"})
+	ac.Send("join_room", map[string]string{"roomId": "r1"})
+	ac.Expect("room_joined", wait)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer rdb.Close()
 	is.NoErr(rdb.FlushAll(context.Background()).Err()) // Redis loses everything
@@ -151,9 +156,15 @@ func TestResumeSecretOutlivesARedisFlush(t *testing.T) {
 	is.NoErr(err)                               // the env twin
 	is.Equal(cfg.resumeSecret, "shared-secret") // sets the secret
 
-	b := startServer(t, "-dev-auth", "-redis", "redis://"+srv.Addr+"/0", "-node-id", "b", "-resume-secret", "shared-secret")
+	b := startServer(t, "-dev-auth", "-redis", "redis://"+srv.Addr+"/0", "-postgres", pg, "-node-id", "b", "-resume-secret", "shared-secret")
 	c := b.dial(t, signaling.User{ID: "alice", Username: "Alice"}, "&resume="+s.ResumeToken+"&lastSeq=0")
 	var again sessionInfo
 	is.NoErr(c.Expect("session", wait).Bind(&again)) // b accepts a's token: no 401
 	t.Logf("resumed on b: %v", again.Resumed)
+	c.SendRef("get_rooms", struct{}{}, "rooms")
+	var rooms struct {
+		Rooms []string `json:"rooms"`
+	}
+	is.NoErr(c.Expect("rooms", wait).Bind(&rooms)) // alice's rooms
+	is.Equal(rooms.Rooms, []string{"r1"})          // survived the flush, in PostgreSQL
 }

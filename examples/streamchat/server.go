@@ -113,7 +113,7 @@ func newServer(ctx context.Context, cfg config, d deps) (*server, error) {
 	online := &onlineLater{}
 	// Hook order is wire order at session start: chat subscribes the session to its rooms,
 	// meeting sends catch-up invitations, presence sends the snapshot.
-	s.chat = chat.New(s.node, &chat.Options{
+	if s.chat, err = chat.New(s.node, &chat.Options{
 		Store:           b.chat,
 		Membership:      b.chat,
 		Policy:          chat.PolicyFunc(s.roomPolicy),
@@ -121,8 +121,11 @@ func newServer(ctx context.Context, cfg config, d deps) (*server, error) {
 		MaxMessageBytes: cfg.maxMessageBytes,
 		MaxRoomsPerUser: maxRoomsPerUser,
 		Logger:          d.log,
-	})
-	s.meetings = meeting.New(&appHub{Node: s.node, meetings: b.meetingStore, open: s.openGroupRoom}, &meeting.Options{
+	}); err != nil {
+		s.close()
+		return nil, fmt.Errorf("streamchat: chat: %w", err)
+	}
+	if s.meetings, err = meeting.New(&appHub{Node: s.node, meetings: b.meetingStore, open: s.openGroupRoom}, &meeting.Options{
 		Store:            b.meetingStore,
 		Members:          b.chat,
 		Online:           online,
@@ -134,8 +137,11 @@ func newServer(ctx context.Context, cfg config, d deps) (*server, error) {
 		EmptyTimeout:     cfg.emptyTimeout,
 		MaxParticipants:  cfg.maxParticipants,
 		Logger:           d.log,
-	})
-	s.presence = presence.New(s.node, &presence.Options{
+	}); err != nil {
+		s.close()
+		return nil, fmt.Errorf("streamchat: meetings: %w", err)
+	}
+	if s.presence, err = presence.New(s.node, &presence.Options{
 		Store:  b.presenceStore,
 		Rooms:  b.chat,
 		NodeID: nodeID,
@@ -150,7 +156,10 @@ func newServer(ctx context.Context, cfg config, d deps) (*server, error) {
 				d.log.Error("meetings of an offline user", "user", e.UserID, "err", err)
 			}
 		},
-	})
+	}); err != nil {
+		s.close()
+		return nil, fmt.Errorf("streamchat: presence: %w", err)
+	}
 	online.t = s.presence
 	if b.recoverMeetings {
 		// What the previous process left (bound sessions, deadlines that ran out while it was
@@ -306,9 +315,14 @@ func (s *server) serve(ctx context.Context, stdout io.Writer) error {
 
 // close stops the services, then the backends; after the node's shutdown.
 func (s *server) close() {
+	// A service is nil when newServer failed before creating it.
 	if s.meetings != nil {
 		s.meetings.Close()
-		s.presence.Close()
+	}
+	if s.presence != nil {
+		_ = s.presence.Close()
+	}
+	if s.chat != nil {
 		_ = s.chat.Close()
 	}
 	if err := s.b.close(); err != nil {

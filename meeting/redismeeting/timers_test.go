@@ -22,10 +22,7 @@ import (
 // Two meeting Services on two Nodes, sharing a memory broker, one Redis store and a manual clock:
 // the timers of a meeting move between them.
 
-const (
-	wait  = 2 * time.Second       // bounds every expectation
-	quiet = 20 * time.Millisecond // how long an ExpectNone looks after a barrier
-)
+const wait = 2 * time.Second // bounds every expectation
 
 var (
 	alice = signaling.User{ID: "alice", Username: "Alice"}
@@ -119,7 +116,11 @@ func newWorld(t *testing.T, opts *meeting.Options, store func(id string, s *redi
 		if store != nil {
 			o.Store = store(id, shared)
 		}
-		n.svc = meeting.New(n.hub, &o)
+		svc, err := meeting.New(n.hub, &o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.svc = svc
 		n.hub.OnSession(func(_ context.Context, s *signaling.Session, ev signaling.SessionEvent) {
 			n.mu.Lock()
 			n.seen[s.ID()+" "+ev.String()]++
@@ -188,8 +189,7 @@ func settle(c *client) {
 
 // none asserts, after a barrier, that c got no frame of event.
 func none(c *client, event string) {
-	settle(c)
-	c.ExpectNone(event, quiet)
+	c.ExpectQuiet(event)
 }
 
 func (w *world) send(c *client, event, roomID string) {

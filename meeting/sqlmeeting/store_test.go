@@ -114,8 +114,11 @@ func start(t *testing.T, path string, clk *clock.Manual) *server {
 			}
 		}
 	})
-	svc := meeting.New(hub, &meeting.Options{Store: st, Members: members{}, Clock: clk,
+	svc, err := meeting.New(hub, &meeting.Options{Store: st, Members: members{}, Clock: clk,
 		ParticipantGrace: 15 * time.Second, HostGrace: 30 * time.Second, EmptyTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := &server{hub: hub, svc: svc, st: st}
 	t.Cleanup(func() {
 		svc.Close()

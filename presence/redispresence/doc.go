@@ -5,7 +5,7 @@
 // Start with New, and give the Store to every node's Tracker:
 //
 //	store := redispresence.New(rdb, &redispresence.Options{Prefix: "myapp:"})
-//	tracker := presence.New(node, &presence.Options{Store: store, Rooms: membership})
+//	tracker, err := presence.New(node, &presence.Options{Store: store, Rooms: membership})
 //
 // The Store takes the caller's redis.UniversalClient, so an app reuses its client, Sentinel or
 // Cluster setup. It needs Redis 5 or newer and does not own the client.
@@ -36,6 +36,11 @@
 // exactly one caller however many nodes expire at once. RemoveNode claims one node the same way.
 // A node whose sessions were claimed is kept in the reaped set until its next Heartbeat, which
 // reports it; nodes that never come back leave their id there, so prefer stable node ids.
+//
+// A Redis that loses its data (restarted without persistence, flushed, evicting keys) loses the
+// sessions of live users too. Store implements presence.SessionCounter (HLEN of a node's hash),
+// so each Tracker's heartbeat notices that Redis holds fewer of its sessions than it added and
+// adds them again: users still connected show online again within one HeartbeatInterval.
 //
 // All times (deadlines, lastSeen) come from the callers' arguments, never from the Redis
 // server's clock, and are kept in milliseconds. Last-seen times are kept as long as the keys live.
