@@ -216,6 +216,7 @@ func TestDeletedUser(t *testing.T) {
 	as := ts.connect(t, alice)
 	code, body := ts.call(t, "POST", "/api/message/create", alice.Access, map[string]string{"roomId": general, "content": "bye"})
 	is.Equal(code, http.StatusCreated)
+	checkMessage(t, body, general, "bye", alice)
 
 	// Only one's own account can be deleted.
 	code, body = ts.call(t, "DELETE", "/api/user/"+bob.ID, alice.Access, nil)
