@@ -154,7 +154,7 @@ func (n *Node) release(s *Session, adopter string) {
 	if att != nil {
 		// The client left this node without it noticing yet; 1001, not 1000, so that nothing
 		// still listening there takes it as the end of the session.
-		att.kill(StatusGoingAway, "session resumed on another node")
+		att.close(StatusGoingAway, "session resumed on another node", false)
 	}
 	if err := n.sendHandover(n.ctx, msgHandoverTail, nodeTopic(adopter), s.id, handoverTail{Entries: toEntries(tail)}); err != nil {
 		n.log.Warn("handover tail failed", "session", s.id, "to", adopter, "err", err)
@@ -283,12 +283,7 @@ func (n *Node) adopt(ctx context.Context, sid string, u User, so *SessionOptions
 	s.pending = nil
 	replay, _ := s.buf.after(so.LastSeq, s.seq, now)
 	resumedBody, _ := s.codec.Encode(Envelope{Event: "resumed", Data: map[string]int{"replayed": len(replay)}})
-	a.pre = make([]outFrame, 0, len(replay)+2)
-	a.pre = append(a.pre, outFrame{body: sessionBody})
-	for _, r := range replay {
-		a.pre = append(a.pre, outFrame{seq: r.seq, body: r.body})
-	}
-	a.pre = append(a.pre, outFrame{body: resumedBody})
+	a.preload(resumeFrames(sessionBody, replay, resumedBody))
 	s.att = a
 	s.state = stateLive
 	s.mu.Unlock()

@@ -14,13 +14,15 @@ import (
 	"github.com/huddle-go/huddle/signaling"
 )
 
-// conn adapts a *websocket.Conn to signaling.Conn (and signaling.PrefixWriter).
+// conn adapts a *websocket.Conn to signaling.Conn, and to signaling.BatchWriter when it was
+// accepted by Handler (its socket is then a batchConn).
 //
-// Read is called from one goroutine. Write, WritePrefixed and Close are safe for concurrent use
+// Read is called from one goroutine. Write and Close are safe for concurrent use
 // (coder/websocket serializes message writes). Close is idempotent: the first call performs the
 // close handshake, later calls return nil at once.
 type conn struct {
 	ws     *websocket.Conn
+	batch  *batchConn // nil: every message is flushed on its own (a dialed connection)
 	log    *slog.Logger
 	closed atomic.Bool
 	// handshake is the close our Close completed with the peer (the peer answered with the same
@@ -34,8 +36,8 @@ type conn struct {
 }
 
 var (
-	_ signaling.Conn         = (*conn)(nil)
-	_ signaling.PrefixWriter = (*conn)(nil)
+	_ signaling.Conn        = (*conn)(nil)
+	_ signaling.BatchWriter = (*conn)(nil)
 )
 
 func newConn(c *websocket.Conn, log *slog.Logger) *conn {
@@ -69,7 +71,8 @@ func readError(err error) error {
 	return fmt.Errorf("ws: read: %w", err)
 }
 
-// Write sends frame as one text message.
+// Write sends frame as one text message. A ctx without a deadline or cancellation costs
+// nothing per write; the socket's write timeout bounds a stuck write either way.
 func (c *conn) Write(ctx context.Context, frame []byte) error {
 	if err := c.ws.Write(ctx, websocket.MessageText, frame); err != nil {
 		return fmt.Errorf("ws: write: %w", err)
@@ -77,21 +80,19 @@ func (c *conn) Write(ctx context.Context, frame []byte) error {
 	return nil
 }
 
-// WritePrefixed sends prefix followed by body as one text message, without joining them.
-func (c *conn) WritePrefixed(ctx context.Context, prefix, body []byte) (err error) {
-	w, err := c.ws.Writer(ctx, websocket.MessageText)
-	if err != nil {
-		return fmt.Errorf("ws: write: %w", err)
+// StartBatch holds the messages written from now on, until FlushBatch.
+func (c *conn) StartBatch() {
+	if c.batch != nil {
+		c.batch.hold()
 	}
-	_, err = w.Write(prefix)
-	if err == nil {
-		_, err = w.Write(body)
+}
+
+// FlushBatch sends the held messages with one write to the socket.
+func (c *conn) FlushBatch() error {
+	if c.batch == nil {
+		return nil
 	}
-	// Close finishes the message (and releases the writer) even after a failed Write.
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := c.batch.flush(); err != nil {
 		return fmt.Errorf("ws: write: %w", err)
 	}
 	return nil
@@ -106,6 +107,12 @@ func (c *conn) Close(code signaling.StatusCode, reason string) error {
 	defer close(c.closeDone)
 	c.stop()
 	reason = truncateReason(reason)
+	if code == signaling.StatusTryAgainLater {
+		// A slow consumer: the close frame gets a short deadline, and its answer is not
+		// waited for long, before the connection is dropped.
+		t := time.AfterFunc(slowCloseTimeout, func() { _ = c.ws.CloseNow() })
+		defer t.Stop()
+	}
 	err := c.ws.Close(websocket.StatusCode(code), reason)
 	if err != nil {
 		return fmt.Errorf("ws: close: %w", err)
@@ -176,6 +183,9 @@ func (c *conn) wait() {
 
 // Subprotocol returns the negotiated WebSocket subprotocol.
 func (c *conn) Subprotocol() string { return c.ws.Subprotocol() }
+
+// slowCloseTimeout bounds the close handshake with a slow consumer (1013).
+const slowCloseTimeout = time.Second
 
 // maxReason is the longest close reason that fits a control frame (125 bytes minus the code).
 const maxReason = 123

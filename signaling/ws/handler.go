@@ -161,7 +161,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	so.Codec = codec
 
-	wc, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	bw := batching(w) // the hijacked socket batches the session writer's frames (batch.go)
+	wc, err := websocket.Accept(bw, r, &websocket.AcceptOptions{
 		Subprotocols:   proto,
 		OriginPatterns: h.opts.OriginPatterns,
 	})
@@ -172,6 +173,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	wc.SetReadLimit(h.opts.ReadLimit)
 	c := newConn(wc, log)
+	c.batch = bw.conn
 	if h.opts.PingInterval > 0 {
 		c.startPing(h.opts.PingInterval, h.opts.PongTimeout)
 	}

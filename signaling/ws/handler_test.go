@@ -379,7 +379,7 @@ func TestShutdownCloses1012(t *testing.T) {
 func TestSlowConsumerCloses1013(t *testing.T) {
 	is := is.New(t)
 	checkLeaks(t)
-	e := start(t, &signaling.NodeOptions{QueueSize: 1}, nil)
+	e := start(t, &signaling.NodeOptions{QueueBytes: 1}, nil)
 	c, _ := dial(t, e.url+"?user=a", nil)
 	var info ws.SessionInfo
 	is.NoErr(c.Expect("session", wait).Bind(&info)) // the session frame
