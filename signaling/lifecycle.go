@@ -74,7 +74,7 @@ func (n *Node) read(ctx context.Context, c Conn, s *Session, a *attachment) erro
 		if err != nil {
 			return err
 		}
-		handle, answer, flooded := n.charge(s, &r, time.Now())
+		handle, answer, flooded := n.charge(s, &r, n.clock.Now())
 		switch {
 		case flooded:
 			n.log.Warn("rate limit exceeded for too long: closing with 1008", "session", s.id, "user", s.user.ID)
