@@ -41,11 +41,11 @@ func (n *Node) Serve(ctx context.Context, c Conn, u User, opts *SessionOptions) 
 	// The writer runs before the hooks: the `session` frame (and a resume's replay) goes out
 	// now, and a slow hook delays only what it sends itself. What the hooks send is queued
 	// behind it; the client's own events are read after the hooks.
-	a.start()
 	if !so.Expires.IsZero() {
 		t := n.clock.AfterFunc(so.Expires.Sub(n.clock.Now()), func() { a.close(StatusPolicyViolation, "token expired", true) })
 		defer t.Stop()
 	}
+	a.start()
 	if resumed {
 		n.log.Debug("session resumed", "session", s.id, "user", u.ID)
 		n.runHooks(ctx, s, SessionResumed)
