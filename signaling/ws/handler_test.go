@@ -384,7 +384,7 @@ func TestSlowConsumerCloses1013(t *testing.T) {
 	var info ws.SessionInfo
 	is.NoErr(c.Expect("session", wait).Bind(&info)) // the session frame
 	topic := signaling.SessionTopic(info.SessionID)
-	publish(t, e.node, topic, 1) // a queue bound of one byte: the first broadcast overflows it
+	publish(t, e.node, topic, 1)                                  // a queue bound of one byte: the first broadcast overflows it
 	is.Equal(e.node.Stats().SlowConsumers, int64(1))              // the queue overflowed
 	is.Equal(c.ExpectClosed(wait), signaling.StatusTryAgainLater) // the client sees 1013
 }
