@@ -35,9 +35,16 @@
 //	online := chat.OnlineFunc(func(ctx context.Context, ids []string) ([]string, error) {
 //		return tracker.Online(ctx, ids)
 //	})
-//	chat.New(node, &chat.Options{Store: rooms, Membership: rooms, Online: online})
-//	meeting.New(node, &meeting.Options{Members: rooms, Online: online})
-//	tracker = presence.New(node, &presence.Options{Rooms: rooms})
+//	if _, err := chat.New(node, &chat.Options{Store: rooms, Membership: rooms, Online: online}); err != nil {
+//		log.Fatal(err) // each New returns an error when a required option is missing
+//	}
+//	if _, err := meeting.New(node, &meeting.Options{Members: rooms, Online: online}); err != nil {
+//		log.Fatal(err)
+//	}
+//	var err error
+//	if tracker, err = presence.New(node, &presence.Options{Rooms: rooms}); err != nil {
+//		log.Fatal(err)
+//	}
 //	http.Handle("/ws", ws.Handler(node, &ws.Options{Authenticator: jwtauth.New(secret, nil)}))
 //
 // To run several nodes, give each the same Redis: redisbroker.New for the Node's Broker and the

@@ -3,6 +3,7 @@ package huddle_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"net/http/httptest"
 	"strings"
 	"time"
@@ -23,9 +24,17 @@ func Example() {
 	online := chat.OnlineFunc(func(ctx context.Context, ids []string) ([]string, error) {
 		return tracker.Online(ctx, ids)
 	})
-	chat.New(node, &chat.Options{Store: rooms, Membership: rooms, Online: online})
-	meetings := meeting.New(node, &meeting.Options{Members: rooms, Online: online})
-	tracker = presence.New(node, &presence.Options{Rooms: rooms})
+	if _, err := chat.New(node, &chat.Options{Store: rooms, Membership: rooms, Online: online}); err != nil {
+		log.Fatal(err)
+	}
+	meetings, err := meeting.New(node, &meeting.Options{Members: rooms, Online: online})
+	if err != nil {
+		log.Fatal(err)
+	}
+	tracker, err = presence.New(node, &presence.Options{Rooms: rooms})
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	srv := httptest.NewServer(ws.Handler(node, &ws.Options{Authenticator: signaling.DevAuthenticator{}}))
 	defer srv.Close()

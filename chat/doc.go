@@ -5,7 +5,7 @@
 //
 //	node := signaling.NewNode(nil)
 //	store := chat.NewMemoryStore(nil)
-//	svc := chat.New(node, &chat.Options{Store: store, Membership: store})
+//	svc, err := chat.New(node, &chat.Options{Store: store, Membership: store})
 //	defer svc.Close()
 //
 // The Service handles these client events:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log"
 	"time"
 
 	"github.com/huddle-go/huddle/chat"
@@ -15,7 +16,10 @@ import (
 func ExampleNew() {
 	node := signaling.NewNode(nil)
 	store := chat.NewMemoryStore(nil)
-	svc := chat.New(node, &chat.Options{Store: store, Membership: store})
+	svc, err := chat.New(node, &chat.Options{Store: store, Membership: store})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer svc.Close()
 
 	server, client := signalingtest.Pipe()

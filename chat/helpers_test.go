@@ -45,7 +45,10 @@ func newService(t *testing.T, hub signaling.Hub, opts *chat.Options) *chat.Servi
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	}
-	svc := chat.New(hub, &o)
+	svc, err := chat.New(hub, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = svc.Close() })
 	return svc
 }

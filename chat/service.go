@@ -114,8 +114,11 @@ func (s *Service) markUnpublished(id string, yes bool) (was bool) {
 }
 
 // New registers the chat handlers and a session hook on hub and returns the Service. Nil
-// options mean all defaults.
-func New(hub signaling.Hub, opts *Options) *Service {
+// options mean all defaults; every option has one, so New fails only when hub is nil.
+func New(hub signaling.Hub, opts *Options) (*Service, error) {
+	if hub == nil {
+		return nil, errors.New("chat: New: hub is nil")
+	}
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -181,7 +184,7 @@ func New(hub signaling.Hub, opts *Options) *Service {
 	hub.Handle("typing", signaling.HandlerFunc(s.typingEvent))
 	hub.Handle("get_rooms", signaling.HandlerFunc(s.getRooms))
 	hub.OnSession(s.onSession)
-	return s
+	return s, nil
 }
 
 func cmpOr(v, def int) int {

@@ -554,3 +554,14 @@ func TestMembershipAnnounced(t *testing.T) {
 	alice.Expect("room_left", wait)
 	bob.ExpectNone("member_left", quiet) // leaving again is no news
 }
+
+func TestNewRequiresHub(t *testing.T) {
+	is := is.New(t)
+	svc, err := chat.New(nil, nil)
+	is.True(err != nil) // a missing hub is an error, not a panic later
+	is.True(svc == nil)
+	is.True(strings.Contains(err.Error(), "hub is nil"))
+	svc, err = chat.New(signaling.NewNode(nil), nil)
+	is.NoErr(err) // every option has a default
+	is.NoErr(svc.Close())
+}

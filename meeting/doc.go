@@ -6,7 +6,7 @@
 // `media_state` and `video-signal`, plus a session hook:
 //
 //	node := signaling.NewNode(nil)
-//	svc := meeting.New(node, &meeting.Options{
+//	svc, err := meeting.New(node, &meeting.Options{
 //		Members: membership,       // who belongs to which room (chat's membership)
 //		Online:  tracker,          // optional: presence, for `onlineUsers`
 //		Store:   meeting.NewMemoryStore(), // or redismeeting for several nodes

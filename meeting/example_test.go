@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log"
 	"slices"
 	"time"
 
@@ -31,7 +32,10 @@ func Example() {
 			}
 		}
 	})
-	svc := meeting.New(node, &meeting.Options{Members: members})
+	svc, err := meeting.New(node, &meeting.Options{Members: members})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer svc.Close()
 
 	a := dial(node, alice)

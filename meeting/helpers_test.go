@@ -137,7 +137,11 @@ func newEnv(t *testing.T, opts *meeting.Options) *env {
 	o.Members = e.members
 	o.Store = e.store
 	o.Logger = testLogger(t)
-	e.svc = meeting.New(e.node, &o)
+	svc, err := meeting.New(e.node, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
 	// Registered after the service: when it runs, the service's hook has finished.
 	e.node.OnSession(func(_ context.Context, s *signaling.Session, ev signaling.SessionEvent) {
 		e.hooks.record(s.ID(), ev)

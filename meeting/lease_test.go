@@ -125,7 +125,11 @@ func newCluster(t *testing.T, opts func(node string, o *meeting.Options)) *clust
 		if opts != nil {
 			opts(id, &o)
 		}
-		m.svc = meeting.New(m.node, &o)
+		svc, err := meeting.New(m.node, &o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.svc = svc
 		m.node.OnSession(func(_ context.Context, s *signaling.Session, ev signaling.SessionEvent) {
 			m.hooks.record(s.ID(), ev)
 		})

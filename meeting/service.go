@@ -158,14 +158,18 @@ type Service struct {
 // `get_room_info`, `join_meeting`, `leave_meeting`, `stop_meeting`, `media_state` and
 // `video-signal`, and a session hook for catch-up invitations and the graces. Register it
 // before presence's hook so that, at session start, the invitations precede `presence_snapshot`
-// (PROTOCOL.md §3). It panics when opts.Members is nil or opts.HostPolicy is unknown.
-func New(hub signaling.Hub, opts *Options) *Service {
+// (PROTOCOL.md §3). opts.Members is required: New returns an error when it or hub is nil, or
+// when opts.HostPolicy is not one of the HostPolicy constants.
+func New(hub signaling.Hub, opts *Options) (*Service, error) {
+	if hub == nil {
+		return nil, errors.New("meeting: New: hub is nil")
+	}
 	var o Options
 	if opts != nil {
 		o = *opts
 	}
 	if o.Members == nil {
-		panic("meeting: Options.Members is required")
+		return nil, errors.New("meeting: New: Options.Members is required")
 	}
 	if o.Store == nil {
 		o.Store = NewMemoryStore()
@@ -188,7 +192,7 @@ func New(hub signaling.Hub, opts *Options) *Service {
 		o.HostPolicy = HostEnd
 	case HostEnd, HostTransfer, HostContinue:
 	default:
-		panic(fmt.Sprintf("meeting: unknown HostPolicy %q", o.HostPolicy))
+		return nil, fmt.Errorf("meeting: New: unknown HostPolicy %q", o.HostPolicy)
 	}
 	if o.MaxParticipants <= 0 {
 		o.MaxParticipants = DefaultMaxParticipants
@@ -247,7 +251,7 @@ func New(hub signaling.Hub, opts *Options) *Service {
 	}
 	hub.OnSession(svc.onSession)
 	svc.armSweep()
-	return svc
+	return svc, nil
 }
 
 func orDefault(d, def time.Duration) time.Duration {

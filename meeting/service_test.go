@@ -1,6 +1,7 @@
 package meeting_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -375,4 +376,26 @@ func TestCatchUpInvitation(t *testing.T) {
 	none(t, a2, "meeting_invitation") // the host gets none
 	d := e.connect(dave)
 	none(t, d, "meeting_invitation") // a non-member gets none
+}
+
+func TestNewRejectsMissingOrBadOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hub  signaling.Hub
+		opts *meeting.Options
+		want string
+	}{
+		{"no hub", nil, &meeting.Options{Members: &roomMembers{}}, "hub is nil"},
+		{"nil options", signaling.NewNode(nil), nil, "Options.Members is required"},
+		{"no members", signaling.NewNode(nil), &meeting.Options{}, "Options.Members is required"},
+		{"unknown host policy", signaling.NewNode(nil), &meeting.Options{Members: &roomMembers{}, HostPolicy: "vote"}, `unknown HostPolicy "vote"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			svc, err := meeting.New(tc.hub, tc.opts)
+			is.True(err != nil)                             // a missing or bad option is an error, not a panic
+			is.True(svc == nil)                             // and no Service
+			is.True(strings.Contains(err.Error(), tc.want)) // that names it
+		})
+	}
 }

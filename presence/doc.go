@@ -6,7 +6,7 @@
 // at every session start and publishes `presence {user, status, lastSeen?}` to the co-members of
 // a user whose aggregate status changed, once per co-member however many rooms they share.
 //
-//	tracker := presence.New(node, &presence.Options{Rooms: membership, Store: store})
+//	tracker, err := presence.New(node, &presence.Options{Rooms: membership, Store: store})
 //	defer tracker.Close()
 //
 // The pieces:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log"
 
 	"github.com/huddle-go/huddle/presence"
 	"github.com/huddle-go/huddle/signaling"
@@ -62,7 +63,10 @@ func Example() {
 
 	node := signaling.NewNode(nil)
 	defer func() { _ = node.Shutdown(context.Background()) }()
-	tracker := presence.New(node, &presence.Options{Rooms: chatRooms{"lobby": {alice, bob}}})
+	tracker, err := presence.New(node, &presence.Options{Rooms: chatRooms{"lobby": {alice, bob}}})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer func() { _ = tracker.Close() }()
 
 	type entry struct {

@@ -115,7 +115,10 @@ func startNode(t *testing.T, clk *clock.Manual, nodeOpts *signaling.NodeOptions,
 		to = *trOpts
 	}
 	to.Logger = log
-	tr := presence.New(node, &to)
+	tr, err := presence.New(node, &to)
+	if err != nil {
+		t.Fatal(err)
+	}
 	hooks := &hookLog{note: make(chan struct{})}
 	node.OnSession(hooks.record)
 	t.Cleanup(func() {
@@ -419,9 +422,9 @@ func TestTwoSharedRoomsOneEvent(t *testing.T) {
 func TestOnlineAndStatus(t *testing.T) {
 	is := is.New(t)
 	clk := clock.NewManual(t0)
-	node, tr, _ := startNode(t, clk, nil, nil) // no Rooms: nobody is told, but presence is tracked
+	node, tr, _ := startNode(t, clk, nil, &presence.Options{Rooms: rooms{}}) // nobody shares a room
 	a, snap := connect(t, node, alice)
-	is.Equal(len(snap.Users), 0) // without Rooms the snapshot is empty
+	is.Equal(len(snap.Users), 0) // without co-members the snapshot is empty
 	c, _ := connect(t, node, carol)
 	c.Send("presence", map[string]string{"status": "away"})
 	c.SendRef("ping", map[string]string{}, "sync")
@@ -435,7 +438,28 @@ func TestOnlineAndStatus(t *testing.T) {
 	is.Equal(e, presence.Entry{UserID: "carol", Status: presence.StatusAway}) // carol chose away
 	a.SendRef("get_presence", map[string]string{"roomId": "r1"}, "x")
 	code, _ := a.ExpectError(wait)
-	is.Equal(code, signaling.CodeForbidden) // without Rooms nobody is a member
+	is.Equal(code, signaling.CodeForbidden) // alice is no member of r1
+}
+
+func TestNewRequiresHubAndRooms(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hub  signaling.Hub
+		opts *presence.Options
+		want string
+	}{
+		{"no hub", nil, &presence.Options{Rooms: rooms{}}, "hub is nil"},
+		{"nil options", signaling.NewNode(nil), nil, "Options.Rooms is required"},
+		{"no rooms", signaling.NewNode(nil), &presence.Options{}, "Options.Rooms is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			tr, err := presence.New(tc.hub, tc.opts)
+			is.True(err != nil)                             // a missing dependency is an error
+			is.True(tr == nil)                              // and no Tracker
+			is.True(strings.Contains(err.Error(), tc.want)) // that names it
+		})
+	}
 }
 
 // flakyStore fails every call with an unavailable error while fail is set.

@@ -6,7 +6,7 @@
 // and hand the one *Store to chat.New as both its Store and its Membership:
 //
 //	store := redischat.New(rdb, nil)
-//	svc := chat.New(node, &chat.Options{Store: store, Membership: store})
+//	svc, err := chat.New(node, &chat.Options{Store: store, Membership: store})
 //
 // # Keys
 //

@@ -1,6 +1,8 @@
 package redischat_test
 
 import (
+	"log"
+
 	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/chat/redischat"
 	"github.com/huddle-go/huddle/signaling"
@@ -15,7 +17,10 @@ func ExampleNew() {
 
 	store := redischat.New(rdb, &redischat.Options{Prefix: "myapp:"})
 	node := signaling.NewNode(nil)
-	svc := chat.New(node, &chat.Options{Store: store, Membership: store})
+	svc, err := chat.New(node, &chat.Options{Store: store, Membership: store})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer svc.Close()
 
 	// Serve WebSockets with signaling/ws.Handler(node, nil) ...

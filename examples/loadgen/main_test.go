@@ -28,7 +28,10 @@ const wait = 10 * time.Second
 func newServer(t *testing.T, auth signaling.Authenticator) (string, *signaling.Node) {
 	t.Helper()
 	node := signaling.NewNode(nil)
-	svc := chat.New(node, &chat.Options{Store: chat.NewMemoryStore(nil)})
+	svc, err := chat.New(node, &chat.Options{Store: chat.NewMemoryStore(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", ws.Handler(node, &ws.Options{Authenticator: auth}))
 	srv := httptest.NewServer(mux)

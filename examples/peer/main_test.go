@@ -36,7 +36,10 @@ func newServer(t *testing.T, rooms ...string) string {
 			}
 		}
 	})
-	svc := meeting.New(node, &meeting.Options{Members: openRooms{rooms}})
+	svc, err := meeting.New(node, &meeting.Options{Members: openRooms{rooms}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/ws", ws.Handler(node, &ws.Options{Authenticator: signaling.DevAuthenticator{}}))
 	srv := httptest.NewServer(mux)

@@ -90,14 +90,17 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 	online := &onlineLater{}
 	// Hook order is wire order at session start: chat subscribes the session to its rooms,
 	// meeting sends catch-up invitations, presence sends the snapshot.
-	s.chat = chat.New(s.node, &chat.Options{
+	if s.chat, err = chat.New(s.node, &chat.Options{
 		Store:           backends.chatStore,
 		Membership:      backends.membership,
 		Online:          online,
 		MaxMessageBytes: cfg.maxMessageBytes,
 		Logger:          log,
-	})
-	s.meetings = meeting.New(s.node, &meeting.Options{
+	}); err != nil {
+		s.close()
+		return nil, err
+	}
+	if s.meetings, err = meeting.New(s.node, &meeting.Options{
 		Store:            backends.meetingStore,
 		Members:          backends.membership,
 		Online:           online,
@@ -109,8 +112,11 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 		EmptyTimeout:     cfg.emptyTimeout,
 		MaxParticipants:  cfg.maxParticipants,
 		Logger:           log,
-	})
-	s.presence = presence.New(s.node, &presence.Options{
+	}); err != nil {
+		s.close()
+		return nil, err
+	}
+	if s.presence, err = presence.New(s.node, &presence.Options{
 		Store:  backends.presenceStore,
 		Rooms:  backends.membership,
 		NodeID: nodeID,
@@ -125,7 +131,10 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 				log.Error("meetings of an offline user", "user", e.UserID, "err", err)
 			}
 		},
-	})
+	}); err != nil {
+		s.close()
+		return nil, err
+	}
 	online.t = s.presence
 
 	auth, mode := authenticator(cfg)
@@ -226,9 +235,16 @@ func (s *server) serve(ctx context.Context) error {
 func (s *server) close() {
 	// After the node: the sessions' drops are recorded first, then timers, leases, heartbeats
 	// and typing timers stop, then the backends close.
-	s.meetings.Close()
-	s.presence.Close()
-	_ = s.chat.Close()
+	// A service is nil when newServer failed before creating it.
+	if s.meetings != nil {
+		s.meetings.Close()
+	}
+	if s.presence != nil {
+		_ = s.presence.Close()
+	}
+	if s.chat != nil {
+		_ = s.chat.Close()
+	}
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		if err := s.closers[i](); err != nil {
 			s.log.Error("close", "err", err)

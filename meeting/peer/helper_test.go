@@ -119,7 +119,10 @@ func newTestServer(t *testing.T, so *serverOptions, rooms ...string) *testServer
 	})
 	o.meeting.Members = members
 	o.meeting.Logger = testLogger(t, "meeting")
-	svc := meeting.New(node, &o.meeting)
+	svc, err := meeting.New(node, &o.meeting)
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/ws", ws.Handler(node, &ws.Options{Authenticator: signaling.DevAuthenticator{}}))
 	srv := httptest.NewServer(mux) // listens on 127.0.0.1

@@ -2,6 +2,7 @@ package redismeeting_test
 
 import (
 	"context"
+	"log"
 	"slices"
 
 	"github.com/huddle-go/huddle/meeting"
@@ -42,10 +43,13 @@ func ExampleNew() {
 	store := redismeeting.New(rdb, &redismeeting.Options{Prefix: "myapp:"})
 	node := signaling.NewNode(&signaling.NodeOptions{ID: "node-1"})
 	defer node.Shutdown(context.Background())
-	svc := meeting.New(node, &meeting.Options{
+	svc, err := meeting.New(node, &meeting.Options{
 		Store:   store,
 		Members: membership{"standup": {{ID: "alice"}, {ID: "bob"}}},
 	})
+	if err != nil {
+		log.Fatal(err)
+	}
 	// Close stops this node's timers and releases their leases: the other nodes take them over
 	// at their next sweep (meeting.Options.SweepInterval).
 	defer svc.Close()

@@ -119,7 +119,11 @@ func newWorld(t *testing.T, opts *meeting.Options, store func(id string, s *redi
 		if store != nil {
 			o.Store = store(id, shared)
 		}
-		n.svc = meeting.New(n.hub, &o)
+		svc, err := meeting.New(n.hub, &o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.svc = svc
 		n.hub.OnSession(func(_ context.Context, s *signaling.Session, ev signaling.SessionEvent) {
 			n.mu.Lock()
 			n.seen[s.ID()+" "+ev.String()]++

@@ -38,10 +38,13 @@ func Example() {
 	store := redispresence.New(rdb, &redispresence.Options{Prefix: "myapp:"})
 	node := signaling.NewNode(&signaling.NodeOptions{ID: "node-1"})
 	defer func() { _ = node.Shutdown(context.Background()) }()
-	tracker := presence.New(node, &presence.Options{
+	tracker, err := presence.New(node, &presence.Options{
 		Store: store,
 		Rooms: membership{"lobby": {{ID: "alice"}, {ID: "bob"}}},
 	})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer func() { _ = tracker.Close() }()
 
 	// Serve WebSocket sessions on node (signaling/ws), then ask who is online:

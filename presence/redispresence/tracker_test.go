@@ -59,7 +59,10 @@ func startNode(t *testing.T, id string, clk clock.Clock, broker signaling.Broker
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil)).With("node", id)
 	node := signaling.NewNode(&signaling.NodeOptions{ID: id, Broker: broker, Clock: clk, Logger: log})
-	tr := presence.New(node, &presence.Options{Store: store, Rooms: rs, Clock: clk, Logger: log})
+	tr, err := presence.New(node, &presence.Options{Store: store, Rooms: rs, Clock: clk, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
