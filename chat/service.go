@@ -183,7 +183,7 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 	hub.Handle("get_history", signaling.HandlerFunc(s.getHistory))
 	hub.Handle("typing", signaling.HandlerFunc(s.typingEvent))
 	hub.Handle("get_rooms", signaling.HandlerFunc(s.getRooms))
-	hub.OnSession(s.onSession)
+	hub.OnSessionAt(signaling.StageSubscribe, s.onSession) // rooms before catch-up and snapshots
 	return s, nil
 }
 
@@ -531,14 +531,16 @@ func (s *Service) onSession(ctx context.Context, sess *signaling.Session, ev sig
 }
 
 func (s *Service) subscribeRooms(ctx context.Context, sess *signaling.Session) error {
-	rooms, err := s.members.Rooms(ctx, sess.User().ID)
+	rooms, err := sess.StartRooms(ctx, s.members.Rooms) // read once for every service's hook
 	if err != nil {
 		return fmt.Errorf("chat: rooms of %s: %w", sess.User().ID, err)
 	}
-	for _, r := range rooms {
-		if err := s.hub.Subscribe(ctx, sess.ID(), signaling.RoomTopic(r)); err != nil {
-			return fmt.Errorf("chat: subscribe to %s: %w", r, err)
-		}
+	topics := make([]string, len(rooms))
+	for i, r := range rooms {
+		topics[i] = signaling.RoomTopic(r)
+	}
+	if err := s.hub.Subscribe(ctx, sess.ID(), topics...); err != nil {
+		return fmt.Errorf("chat: subscribe to the rooms of %s: %w", sess.User().ID, err)
 	}
 	return nil
 }

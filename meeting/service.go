@@ -249,7 +249,7 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 	} {
 		hub.Handle(event, svc.guard(h))
 	}
-	hub.OnSession(svc.onSession)
+	hub.OnSessionAt(signaling.StageCatchUp, svc.onSession) // after chat subscribed, before presence
 	svc.armSweep()
 	return svc, nil
 }

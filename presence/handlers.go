@@ -35,7 +35,12 @@ func (t *Tracker) snapshot(ctx context.Context, users []signaling.User) (wireSna
 // nothing is sent (an empty or partial list would be wrong); the client may ask with
 // `get_presence`.
 func (t *Tracker) sendSnapshot(ctx context.Context, s *signaling.Session) {
-	members, _, err := t.coMembers(ctx, s.User().ID)
+	rooms, err := s.StartRooms(ctx, t.rooms.Rooms) // shared with the other services' hooks
+	if err != nil {
+		t.logFailure("presence: snapshot at session start", err, "session", s.ID())
+		return
+	}
+	members, _, err := t.coMembersIn(ctx, s.User().ID, rooms)
 	if err != nil {
 		t.logFailure("presence: snapshot at session start", err, "session", s.ID())
 		return

@@ -56,19 +56,36 @@ func (e SessionEvent) String() string {
 	return "unknown"
 }
 
-// SessionHook observes session changes. Hooks run in registration order, synchronously: a
-// Connected hook's sends reach the client before anything the session's handlers send.
+// SessionHook observes session changes. Hooks run synchronously, by Stage: a Connected hook's
+// sends reach the client before anything the session's handlers send.
 type SessionHook func(ctx context.Context, s *Session, ev SessionEvent)
+
+// Stage orders the hooks of different services at session start, so that the first frames
+// a client gets (PROTOCOL.md §3) do not depend on the order the services were created in.
+// Hooks of a lower stage run first; within a stage, in registration order.
+type Stage int
+
+// The stages of a session start.
+const (
+	// StageSubscribe: subscribe the session to its topics (chat: the user's rooms).
+	StageSubscribe Stage = 100
+	// StageCatchUp: send what the session must know at once (meeting: active invitations).
+	StageCatchUp Stage = 200
+	// StageSnapshot: send current state (presence: the co-members' statuses).
+	StageSnapshot Stage = 300
+	// StageDefault: hooks registered with OnSession.
+	StageDefault Stage = 400
+)
 
 // Hub is what the domain packages (chat, presence, meeting) depend on. *Node implements it.
 // All methods are safe for concurrent use.
 type Hub interface {
 	// Handle registers the handler for an event name, replacing any earlier one.
 	Handle(event string, h Handler)
-	// OnSession registers a hook for session changes.
-	OnSession(f SessionHook)
-	// Subscribe adds one session, on whichever node holds it, to a topic.
-	Subscribe(ctx context.Context, sessionID, topic string) error
+	// OnSessionAt registers a hook for session changes at a stage.
+	OnSessionAt(stage Stage, f SessionHook)
+	// Subscribe adds one session, on whichever node holds it, to topics.
+	Subscribe(ctx context.Context, sessionID string, topics ...string) error
 	// Unsubscribe removes one session from a topic.
 	Unsubscribe(ctx context.Context, sessionID, topic string) error
 	// SubscribeUser adds every current session of a user, on every node, to a topic.

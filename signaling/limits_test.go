@@ -136,3 +136,33 @@ func TestRepliesApplyBackpressure(t *testing.T) {
 	c.Close(signaling.StatusNormalClosure)
 	<-served
 }
+
+// TestSlowHookDoesNotCloseNewSession: the writer runs before the hooks, so broadcasts that
+// arrive while a hook is slow (here: blocked until the test has seen them all) are written to
+// the client instead of overflowing its queue.
+func TestSlowHookDoesNotCloseNewSession(t *testing.T) {
+	is := is.New(t)
+	n := echoNode(t, &signaling.NodeOptions{QueueBytes: 4096})
+	release := make(chan struct{})
+	inHook := make(chan struct{})
+	n.OnSession(func(_ context.Context, s *signaling.Session, ev signaling.SessionEvent) {
+		if ev == signaling.SessionConnected {
+			close(inHook)
+			<-release
+		}
+	})
+	c := signalingtest.Connect(t, n, signaling.User{ID: "u1"}, nil)
+	c.Expect("session", wait) // sent before the hook returned
+	<-inHook
+	for i := range 200 { // ~20 KiB of broadcasts, five times the bound, during the hook
+		if err := n.Publish(context.Background(), signaling.UserTopic("u1"), signaling.Envelope{Event: "n", Data: i}); err != nil {
+			t.Fatal(err)
+		}
+		f := c.Expect("n", wait)
+		is.Equal(string(f.Data), strconv.Itoa(i))
+	}
+	close(release)
+	c.SendRef("ping", struct{}{}, "p")
+	is.Equal(c.Expect("pong", wait).Ref, "p") // the session lives on
+	is.Equal(n.Stats().SlowConsumers, int64(0))
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"runtime/debug"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +32,7 @@ type Node struct {
 
 	hmu      sync.RWMutex
 	handlers map[string]Handler
-	hooks    []SessionHook
+	hooks    []stagedHook // by stage, copy on write
 
 	mu       sync.Mutex
 	closing  bool
@@ -137,11 +138,25 @@ func (n *Node) Handle(event string, h Handler) {
 	n.handlers[event] = h
 }
 
-// OnSession registers a session hook.
-func (n *Node) OnSession(f SessionHook) {
+// OnSession registers a session hook at StageDefault.
+func (n *Node) OnSession(f SessionHook) { n.OnSessionAt(StageDefault, f) }
+
+// OnSessionAt registers a session hook at a stage. Hooks run by stage, then in registration
+// order within a stage, so the order services are created in does not matter.
+func (n *Node) OnSessionAt(stage Stage, f SessionHook) {
 	n.hmu.Lock()
 	defer n.hmu.Unlock()
-	n.hooks = append(n.hooks, f)
+	h := stagedHook{stage: stage, f: f}
+	i := sort.Search(len(n.hooks), func(i int) bool { return n.hooks[i].stage > stage })
+	// Copy on write: runHooks iterates a snapshot without the lock.
+	next := make([]stagedHook, 0, len(n.hooks)+1)
+	next = append(append(append(next, n.hooks[:i]...), h), n.hooks[i:]...)
+	n.hooks = next
+}
+
+type stagedHook struct {
+	stage Stage
+	f     SessionHook
 }
 
 func (n *Node) runHooks(ctx context.Context, s *Session, ev SessionEvent) {
@@ -150,11 +165,16 @@ func (n *Node) runHooks(ctx context.Context, s *Session, ev SessionEvent) {
 	n.runHooksLocked(ctx, s, ev)
 }
 
-// runHooksLocked runs the hooks; s.hookMu must be held.
+// runHooksLocked runs the hooks; s.hookMu must be held. For a start (Connected, Resumed) the
+// hooks share one read of the user's rooms (Session.StartRooms).
 func (n *Node) runHooksLocked(ctx context.Context, s *Session, ev SessionEvent) {
 	n.hmu.RLock()
 	hooks := n.hooks
 	n.hmu.RUnlock()
+	if ev == SessionConnected || ev == SessionResumed {
+		s.start = &startMemo{}
+		defer func() { s.start = nil }()
+	}
 	for _, h := range hooks {
 		func() {
 			defer func() {
@@ -162,7 +182,7 @@ func (n *Node) runHooksLocked(ctx context.Context, s *Session, ev SessionEvent) 
 					n.log.Error("session hook panicked", "session", s.id, "event", ev.String(), "panic", r, "stack", string(debug.Stack()))
 				}
 			}()
-			h(ctx, s, ev)
+			h.f(ctx, s, ev)
 		}()
 	}
 }

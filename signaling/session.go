@@ -32,6 +32,8 @@ type Session struct {
 	expiry clock.Timer // the resume window while dropped
 	values map[any]any
 
+	start *startMemo // during a start's hooks (hookMu held): what they share
+
 	// Handover (node_handover.go): events received while adopting, and the seq at which this
 	// node offered the session to another.
 	pending   []replayEntry
@@ -192,4 +194,27 @@ func (s *Session) reply(ctx context.Context, body []byte, ephemeral bool) error 
 		s.node.stats.delivered.Add(1)
 	}
 	return nil
+}
+
+// startMemo is shared by the hooks of one session start.
+type startMemo struct {
+	rooms  []string
+	err    error
+	loaded bool
+}
+
+// StartRooms returns the user's rooms for the session start in progress: the first hook that
+// asks calls load, and the other hooks of the same start get its result, so the store is read
+// once per start however many services need the rooms. Outside a start's hooks it calls load.
+// The slice is shared: do not modify it.
+func (s *Session) StartRooms(ctx context.Context, load func(ctx context.Context, userID string) ([]string, error)) ([]string, error) {
+	m := s.start // written and read only by the goroutine running the hooks
+	if m == nil {
+		return load(ctx, s.user.ID)
+	}
+	if !m.loaded {
+		m.rooms, m.err = load(ctx, s.user.ID)
+		m.loaded = true
+	}
+	return m.rooms, m.err
 }

@@ -167,12 +167,33 @@ func (x *encodings) get(c Codec, canonical []byte) []byte {
 	return body
 }
 
-// Subscribe adds a session to a topic, on whichever node holds it.
-func (n *Node) Subscribe(ctx context.Context, sessionID, topic string) error {
-	if s := n.Session(sessionID); s != nil {
-		return n.subscribeLocal(ctx, s, topic)
+// Subscribe adds a session to topics, on whichever node holds it. A session start subscribes
+// to all its rooms in one call.
+func (n *Node) Subscribe(ctx context.Context, sessionID string, topics ...string) error {
+	ctx, cancel := n.brokerCtx(ctx)
+	defer cancel()
+	s := n.Session(sessionID)
+	for _, topic := range topics {
+		var err error
+		if s != nil {
+			err = n.subscribeLocal(ctx, s, topic)
+		} else {
+			err = n.publishControl(ctx, msgSubscribe, SessionTopic(sessionID), topic)
+		}
+		if err != nil {
+			return err
+		}
 	}
-	return n.publishControl(ctx, msgSubscribe, SessionTopic(sessionID), topic)
+	return nil
+}
+
+// brokerCtx bounds the Broker calls made under ctx by BrokerTimeout (a MemoryBroker needs no
+// bound).
+func (n *Node) brokerCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := n.broker.(inlineControl); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, n.opts.BrokerTimeout)
 }
 
 // Unsubscribe removes a session from a topic, on whichever node holds it.
