@@ -126,8 +126,10 @@ func (n *Node) attach(ctx context.Context, c Conn, u User, so *SessionOptions) (
 		return nil, nil, false, ErrClosed
 	}
 	n.sessions[s.id] = s
+	victims := n.registerLocked(s)
 	n.mu.Unlock()
 	n.stats.sessions.Add(1)
+	n.evict(victims)
 	for _, t := range [...]string{UserTopic(u.ID), SessionTopic(s.id)} {
 		if err := n.subscribeLocal(ctx, s, t); err != nil {
 			n.finalize(s)
@@ -312,6 +314,7 @@ func (n *Node) finalizeIf(s *Session, ok func() bool) bool {
 	}
 	n.mu.Lock()
 	delete(n.sessions, s.id)
+	n.unregisterLocked(s)
 	n.mu.Unlock()
 	n.stats.sessions.Add(-1)
 	for _, t := range topics {

@@ -166,3 +166,30 @@ func TestSlowHookDoesNotCloseNewSession(t *testing.T) {
 	is.Equal(c.Expect("pong", wait).Ref, "p") // the session lives on
 	is.Equal(n.Stats().SlowConsumers, int64(0))
 }
+
+// TestSessionsPerUserBounded: 2000 connect-and-drop cycles of one user leave at most
+// MaxSessionsPerUser sessions (the oldest dropped ones are evicted), not 2000 waiting for a
+// resume.
+func TestSessionsPerUserBounded(t *testing.T) {
+	is := is.New(t)
+	n := echoNode(t, &signaling.NodeOptions{MaxSessionsPerUser: 16})
+	for i := range 2000 {
+		srv, cli := signalingtest.Pipe()
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			_ = n.Serve(context.Background(), srv, signaling.User{ID: "u1"}, nil)
+		}()
+		if _, err := cli.Read(context.Background()); err != nil { // the session frame
+			t.Fatal(err)
+		}
+		if s := n.Stats().Sessions; s > 16 {
+			t.Fatalf("cycle %d: %d sessions", i, s)
+		}
+		_ = cli.Close(signaling.StatusGoingAway, "") // a drop: the session waits for a resume
+		<-served
+	}
+	is.Equal(n.Stats().Sessions, int64(16))     // the limit, all dropped
+	is.Equal(n.Stats().Evicted, int64(2000-16)) // the oldest dropped ones went first
+	is.Equal(len(n.LocalSessions("u1")), 16)
+}

@@ -37,6 +37,7 @@ type Node struct {
 	mu       sync.Mutex
 	closing  bool
 	sessions map[string]*Session
+	byUser   map[string][]*Session // each user's sessions, oldest first (limits.go)
 	serving  sync.WaitGroup
 
 	subMu  sync.Mutex // guards topics; never held across a Broker call
@@ -105,6 +106,7 @@ func NewNode(opts *NodeOptions) *Node {
 		cancel:   cancel,
 		handlers: map[string]Handler{},
 		sessions: map[string]*Session{},
+		byUser:   map[string][]*Session{},
 		topics:   map[string]*topicSubs{},
 	}
 }

@@ -221,7 +221,9 @@ func (n *Node) adopt(ctx context.Context, sid string, u User, so *SessionOptions
 		return nil, false
 	}
 	n.sessions[sid] = s
+	victims := n.registerLocked(s)
 	n.mu.Unlock()
+	n.evict(victims)
 	n.stats.sessions.Add(1)
 	for _, t := range o.Topics {
 		if err := n.subscribeLocal(ctx, s, t); err != nil {
