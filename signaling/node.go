@@ -51,6 +51,10 @@ type Node struct {
 	hoMu      sync.Mutex
 	hoWaiters map[string]chan brokerMsg // session id → the adopting Serve call
 	hoSub     func() error              // the node topic's subscription
+	hoSubbing chan struct{}             // closed when a Subscribe of the node topic in progress ends
+
+	ackMu sync.Mutex
+	acks  map[string]chan bool // subscription changes waiting for other nodes (topics.go)
 }
 
 var _ Hub = (*Node)(nil)
@@ -95,19 +99,21 @@ func NewNode(opts *NodeOptions) *Node {
 	o = o.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Node{
-		id:       o.ID,
-		codec:    o.Codec,
-		broker:   o.Broker,
-		log:      o.Logger,
-		clock:    o.Clock,
-		opts:     o,
-		secret:   o.ResumeSecret,
-		ctx:      ctx,
-		cancel:   cancel,
-		handlers: map[string]Handler{},
-		sessions: map[string]*Session{},
-		byUser:   map[string][]*Session{},
-		topics:   map[string]*topicSubs{},
+		id:        o.ID,
+		codec:     o.Codec,
+		broker:    o.Broker,
+		log:       o.Logger,
+		clock:     o.Clock,
+		opts:      o,
+		secret:    o.ResumeSecret,
+		ctx:       ctx,
+		cancel:    cancel,
+		handlers:  map[string]Handler{},
+		sessions:  map[string]*Session{},
+		byUser:    map[string][]*Session{},
+		hoWaiters: map[string]chan brokerMsg{},
+		acks:      map[string]chan bool{},
+		topics:    map[string]*topicSubs{},
 	}
 }
 

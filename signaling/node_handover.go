@@ -43,22 +43,38 @@ type handoverTail struct {
 	Entries []handoverEntry `json:"entries"`
 }
 
-// ensureNodeTopic subscribes the node to its own topic, where handover replies arrive.
+// ensureNodeTopic subscribes the node to its own topic, where handover replies and
+// subscription acknowledgements arrive. The Broker call is made without holding hoMu; callers
+// that come meanwhile wait for it.
 func (n *Node) ensureNodeTopic(ctx context.Context) error {
-	n.hoMu.Lock()
-	defer n.hoMu.Unlock()
-	if n.hoSub != nil {
-		return nil
-	}
-	if n.hoWaiters == nil {
-		n.hoWaiters = map[string]chan brokerMsg{}
-	}
-	cancel, err := n.broker.Subscribe(ctx, nodeTopic(n.id), n.onNodeMessage)
-	if err != nil {
+	for {
+		n.hoMu.Lock()
+		if n.hoSub != nil {
+			n.hoMu.Unlock()
+			return nil
+		}
+		if wait := n.hoSubbing; wait != nil {
+			n.hoMu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		done := make(chan struct{})
+		n.hoSubbing = done
+		n.hoMu.Unlock()
+		cancel, err := n.broker.Subscribe(ctx, nodeTopic(n.id), n.onNodeMessage)
+		n.hoMu.Lock()
+		n.hoSubbing = nil
+		if err == nil {
+			n.hoSub = cancel
+		}
+		close(done)
+		n.hoMu.Unlock()
 		return err
 	}
-	n.hoSub = cancel
-	return nil
 }
 
 func (n *Node) onNodeMessage(msg []byte) {
@@ -78,6 +94,8 @@ func (n *Node) onNodeMessage(msg []byte) {
 			default:
 			}
 		}
+	case msgControlAck:
+		n.acked(m.pid, m.flags&flagFailed == 0)
 	case msgHandoverCommit:
 		if s := n.Session(m.arg); s != nil {
 			n.control(func() { n.release(s, m.origin) })

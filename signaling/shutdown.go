@@ -66,10 +66,11 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		_ = c()
 	}
 	n.hoMu.Lock()
-	if n.hoSub != nil {
-		_ = n.hoSub()
-		n.hoSub = nil
-	}
+	hoSub := n.hoSub
+	n.hoSub = nil
 	n.hoMu.Unlock()
+	if hoSub != nil {
+		_ = hoSub() // outside hoMu: no lock across I/O
+	}
 	return err
 }

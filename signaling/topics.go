@@ -71,6 +71,8 @@ func (n *Node) Publish(ctx context.Context, topic string, e Envelope, opts ...Pu
 	if o.ephemeral {
 		m.flags |= flagEphemeral
 	}
+	ctx, cancel := n.brokerCtx(ctx)
+	defer cancel()
 	if err := n.broker.Publish(ctx, topic, m.marshal()); err != nil {
 		return fmt.Errorf("signaling: publish %s: %w", topic, unavailable(err))
 	}
@@ -120,18 +122,32 @@ func (n *Node) deliver(t *topicSubs, msg []byte) {
 		}
 	case msgSubscribe, msgUnsubscribe:
 		if m.origin == n.id {
+			n.acked(m.pid, true) // the origin applied it to its own sessions already
 			return
 		}
 		n.control(func() {
+			ok := true
+			ctx, cancel := n.brokerCtx(n.ctx)
+			defer cancel()
 			for _, s := range *subs {
 				var err error
 				if m.kind == msgSubscribe {
-					err = n.subscribeLocal(n.ctx, s, m.arg)
+					err = n.subscribeLocal(ctx, s, m.arg)
 				} else {
-					err = n.unsubscribeLocal(n.ctx, s, m.arg)
+					err = n.unsubscribeLocal(ctx, s, m.arg)
 				}
 				if err != nil {
+					ok = false
 					n.log.Error("remote subscription change failed", "session", s.id, "topic", m.arg, "err", err)
+				}
+			}
+			if m.pid != "" {
+				ack := brokerMsg{kind: msgControlAck, origin: n.id, pid: m.pid}
+				if !ok {
+					ack.flags |= flagFailed
+				}
+				if err := n.broker.Publish(ctx, nodeTopic(m.origin), ack.marshal()); err != nil {
+					n.log.Warn("subscription change: ack failed", "to", m.origin, "err", err)
 				}
 			}
 		})
@@ -198,15 +214,21 @@ func (n *Node) brokerCtx(ctx context.Context) (context.Context, context.CancelFu
 
 // Unsubscribe removes a session from a topic, on whichever node holds it.
 func (n *Node) Unsubscribe(ctx context.Context, sessionID, topic string) error {
+	ctx, cancel := n.brokerCtx(ctx)
+	defer cancel()
 	if s := n.Session(sessionID); s != nil {
 		return n.unsubscribeLocal(ctx, s, topic)
 	}
 	return n.publishControl(ctx, msgUnsubscribe, SessionTopic(sessionID), topic)
 }
 
-// SubscribeUser adds every session of a user, on every node, to a topic. Local sessions are
-// subscribed before it returns.
+// SubscribeUser adds every session of a user, on every node, to a topic. It returns once every
+// node holding a session of the user has applied it (with a CountingBroker; see
+// publishControl), so an event published next reaches all of them; a node that fails or does
+// not answer within BrokerTimeout makes it fail with ErrUnavailable.
 func (n *Node) SubscribeUser(ctx context.Context, userID, topic string) error {
+	ctx, cancel := n.brokerCtx(ctx)
+	defer cancel()
 	for _, s := range n.localSubscribers(UserTopic(userID)) {
 		if err := n.subscribeLocal(ctx, s, topic); err != nil {
 			return err
@@ -217,6 +239,8 @@ func (n *Node) SubscribeUser(ctx context.Context, userID, topic string) error {
 
 // UnsubscribeUser removes every session of a user, on every node, from a topic.
 func (n *Node) UnsubscribeUser(ctx context.Context, userID, topic string) error {
+	ctx, cancel := n.brokerCtx(ctx)
+	defer cancel()
 	for _, s := range n.localSubscribers(UserTopic(userID)) {
 		if err := n.unsubscribeLocal(ctx, s, topic); err != nil {
 			return err
@@ -225,9 +249,10 @@ func (n *Node) UnsubscribeUser(ctx context.Context, userID, topic string) error 
 	return n.publishControl(ctx, msgUnsubscribe, UserTopic(userID), topic)
 }
 
-// LocalSessions returns this node's sessions of a user (attached or waiting for a resume).
+// LocalSessions returns this node's sessions of a user (attached or waiting for a resume), in a
+// new slice the caller may keep and modify.
 func (n *Node) LocalSessions(userID string) []*Session {
-	return n.localSubscribers(UserTopic(userID))
+	return append([]*Session(nil), n.localSubscribers(UserTopic(userID))...)
 }
 
 func (n *Node) localSubscribers(topic string) []*Session {
@@ -247,12 +272,68 @@ func (n *Node) localSubscribers(topic string) []*Session {
 // on the Broker's delivery goroutine: control work subscribes, and a Broker's Subscribe may
 // wait for its delivery goroutine to confirm. The goroutine exits when the queue is empty.
 
+// publishControl asks the nodes holding the sessions of via to change a subscription. With a
+// CountingBroker it returns once every node that received the change has applied it (each
+// acknowledges on this node's topic), or fails with ErrUnavailable when one failed or did not
+// answer before ctx ended; with another Broker it returns once the change is published.
 func (n *Node) publishControl(ctx context.Context, kind byte, via, topic string) error {
 	m := brokerMsg{kind: kind, origin: n.id, arg: topic}
-	if err := n.broker.Publish(ctx, via, m.marshal()); err != nil {
+	cb, counting := n.broker.(CountingBroker)
+	if !counting {
+		if err := n.broker.Publish(ctx, via, m.marshal()); err != nil {
+			return fmt.Errorf("signaling: subscription change via %s: %w", via, unavailable(err))
+		}
+		return nil
+	}
+	if err := n.ensureNodeTopic(ctx); err != nil { // where the acknowledgements arrive
 		return fmt.Errorf("signaling: subscription change via %s: %w", via, unavailable(err))
 	}
+	m.pid = n.id + ":c" + strconv.FormatUint(n.pids.Add(1), 36)
+	w := n.awaitAcks(m.pid)
+	defer n.forgetAcks(m.pid)
+	count, err := cb.PublishCount(ctx, via, m.marshal())
+	if err != nil {
+		return fmt.Errorf("signaling: subscription change via %s: %w", via, unavailable(err))
+	}
+	for got := 0; got < count; got++ {
+		select {
+		case ok := <-w:
+			if !ok {
+				return fmt.Errorf("signaling: subscription change via %s: %w: a node failed to apply it", via, ErrUnavailable)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("signaling: subscription change via %s: %w: %d of %d nodes answered: %w", via, ErrUnavailable, got, count, ctx.Err())
+		}
+	}
 	return nil
+}
+
+// awaitAcks registers a subscription change waiting for acknowledgements.
+func (n *Node) awaitAcks(pid string) chan bool {
+	ch := make(chan bool, 64)
+	n.ackMu.Lock()
+	n.acks[pid] = ch
+	n.ackMu.Unlock()
+	return ch
+}
+
+func (n *Node) forgetAcks(pid string) {
+	n.ackMu.Lock()
+	delete(n.acks, pid)
+	n.ackMu.Unlock()
+}
+
+// acked records one node's acknowledgement of a subscription change; it never blocks.
+func (n *Node) acked(pid string, ok bool) {
+	n.ackMu.Lock()
+	ch := n.acks[pid]
+	n.ackMu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- ok:
+		default: // more nodes than the buffer: the waiter is well past needing this one
+		}
+	}
 }
 
 func (n *Node) subscribeLocal(ctx context.Context, s *Session, topic string) error {
