@@ -254,10 +254,13 @@ func (n *Node) adopt(ctx context.Context, sid string, u User, so *SessionOptions
 		return nil, false
 	}
 	var tail handoverTail
-	if m, ok := wait(msgHandoverTail); ok {
-		_ = json.Unmarshal(m.body, &tail)
-	} else {
-		n.log.Warn("handover: no tail; resuming with the offer only", "session", sid, "from", holder)
+	m, ok = wait(msgHandoverTail)
+	if !ok || json.Unmarshal(m.body, &tail) != nil {
+		// Without the tail the replay could miss what the holder received after its offer:
+		// never a partial gap (PROTOCOL.md §4), the client starts afresh.
+		n.log.Warn("handover: no tail; starting a fresh session", "session", sid, "from", holder)
+		n.finalize(s)
+		return nil, false
 	}
 
 	// Merge: the holder's entries keep their numbers; what only this node received follows.
