@@ -1,6 +1,10 @@
 package signaling
 
-import "context"
+import (
+	"context"
+
+	"github.com/huddle-go/huddle/clock"
+)
 
 // Handler handles one client event, as http.Handler handles one request. Returning an *Error
 // sends an `error` event to the session and keeps it; any other error is logged with the session
@@ -77,9 +81,22 @@ const (
 	StageDefault Stage = 400
 )
 
-// Hub is what the domain packages (chat, presence, meeting) depend on. *Node implements it.
-// All methods are safe for concurrent use.
+// Hub is the part of *Node that the domain packages (chat, presence, meeting) use, all of it:
+// they probe for nothing else. It is an interface so that a service can run against a Node
+// wrapped by the application (to instrument Publish, say), not so that something else can
+// replace the Node: the Sessions that handlers and hooks receive are made by a Node, and a
+// wrapper hands its Node's through. All methods are safe for concurrent use.
 type Hub interface {
+	// ID names this node among the nodes sharing a Broker.
+	ID() string
+	// Clock is the node's clock, which services share for their timers.
+	Clock() clock.Clock
+	// Limits are the limits advertised to clients.
+	Limits() Limits
+	// ICEServers returns the STUN/TURN servers (with credentials) for a user.
+	ICEServers(userID string) []ICEServer
+	// Session returns a session this node holds (attached or waiting for a resume), or nil.
+	Session(id string) *Session
 	// Handle registers the handler for an event name, replacing any earlier one.
 	Handle(event string, h Handler)
 	// OnSessionAt registers a hook for session changes at a stage.
