@@ -96,6 +96,9 @@ type result struct {
 	sizes       [2]int        // smallest and largest room, in joined clients
 	interrupted string        // the phase a cancelled ctx stopped, or ""
 	measured    time.Duration // measured time actually run
+	// The server's process, when -server-pid: before connecting, after connecting, at the
+	// start and the end of the measured window.
+	procBase, procConnected, procFrom, procTo procSample
 	drainWait   time.Duration
 	closeTime   time.Duration
 }
@@ -103,9 +106,11 @@ type result struct {
 // execute runs the phases: connect and join, schedule, drain, close.
 func (l *load) execute(ctx context.Context) result {
 	var res result
+	res.procBase = l.sample()
 	start := time.Now()
 	clients := l.connectAll(ctx)
 	res.connectTime, res.connected = time.Since(start), len(clients)
+	res.procConnected = l.sample()
 	if ctx.Err() != nil || len(clients) == 0 {
 		if ctx.Err() != nil {
 			res.interrupted = "connecting"
@@ -130,7 +135,21 @@ func (l *load) execute(ctx context.Context) result {
 		go c.writeLoop(&writers)
 	}
 	var interrupted bool
-	res.measured, interrupted = l.schedule(ctx, clients)
+	if l.cfg.idle {
+		res.procFrom = l.sample()
+		res.measured, interrupted = l.hold(ctx)
+		res.procTo = l.sample()
+	} else {
+		from := make(chan procSample, 1)
+		fromTimer := time.AfterFunc(l.cfg.warmup, func() { from <- l.sample() })
+		res.measured, interrupted = l.schedule(ctx, clients)
+		if fromTimer.Stop() { // interrupted in the warmup
+			res.procFrom = l.sample()
+		} else {
+			res.procFrom = <-from
+		}
+		res.procTo = l.sample()
+	}
 	for _, c := range clients {
 		close(c.queue)
 	}
@@ -248,6 +267,28 @@ func (l *load) schedule(ctx context.Context, clients []*client) (time.Duration, 
 				l.stats.skipped.Add(1)
 			}
 		}
+	}
+}
+
+// sample reads the server process, when -server-pid is set; a failure is a client error.
+func (l *load) sample() procSample {
+	s, err := sampleProc(l.cfg.serverPID)
+	if err != nil {
+		l.stats.clientError("proc", err)
+	}
+	return s
+}
+
+// hold is -idle's schedule: nothing is sent for -duration (or until ctx ends).
+func (l *load) hold(ctx context.Context) (time.Duration, bool) {
+	start := time.Now()
+	t := time.NewTimer(l.cfg.duration)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return l.cfg.duration, false
+	case <-ctx.Done():
+		return time.Since(start), true
 	}
 }
 
