@@ -99,8 +99,8 @@ type result struct {
 	// The server's process, when -server-pid: before connecting, after connecting, at the
 	// start and the end of the measured window.
 	procBase, procConnected, procFrom, procTo procSample
-	drainWait   time.Duration
-	closeTime   time.Duration
+	drainWait                                 time.Duration
+	closeTime                                 time.Duration
 }
 
 // execute runs the phases: connect and join, schedule, drain, close.
