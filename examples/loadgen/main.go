@@ -148,7 +148,6 @@ func (l *load) execute(ctx context.Context) result {
 		} else {
 			res.procFrom = <-from
 		}
-		res.procTo = l.sample()
 	}
 	for _, c := range clients {
 		close(c.queue)
@@ -183,6 +182,10 @@ drain:
 	tick.Stop()
 	deadline.Stop()
 	res.drainWait = time.Since(drainStart)
+	if !l.cfg.idle {
+		// After the drain: a server that lags behind spends the window's CPU later.
+		res.procTo = l.sample()
+	}
 	res.closeTime = closeAll(clients)
 	return res
 }

@@ -110,7 +110,7 @@ func (l *load) report(w io.Writer, res result) {
 	p("closed: %d clients with 1000 in %v", res.connected, res.closeTime.Round(time.Millisecond))
 	srv := l.serverFigures(res)
 	if srv.valid {
-		p("server (pid %d): %.0f CPU-ms in the measured window, %s per 1000 deliveries; RSS %.1f MiB before connecting, %.1f MiB connected (%.1f KiB per connection), peak %.1f MiB",
+		p("server (pid %d): %.0f CPU-ms from the end of the warmup to the last delivery, %s per 1000 measured deliveries; RSS %.1f MiB before connecting, %.1f MiB connected (%.1f KiB per connection), peak %.1f MiB",
 			l.cfg.serverPID, srv.cpuMs, srv.cpuPer1000, mib(res.procBase.rss), mib(res.procConnected.rss), srv.kibPerConn, mib(srv.peak))
 	}
 	if l.cfg.row != "" {
