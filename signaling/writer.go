@@ -56,10 +56,12 @@ type attachment struct {
 
 	// The writer's reused buffers (only the writer goroutine touches them).
 	prefix, stamp []byte
+	runFn         func() // a.run, bound once: `go a.run()` would allocate a closure per start
 }
 
 func newAttachment(c Conn, codec Codec, maxBytes int) *attachment {
 	a := &attachment{conn: c, max: maxBytes, done: make(chan struct{})}
+	a.runFn = a.run
 	a.batch, _ = c.(BatchWriter)
 	a.stamper, _ = codec.(SeqStamper)
 	return a
@@ -86,7 +88,7 @@ func (a *attachment) start() {
 func (a *attachment) startLocked() {
 	if !a.running && (len(a.q) > 0 || a.closing) {
 		a.running = true
-		go a.run()
+		go a.runFn()
 	}
 }
 
