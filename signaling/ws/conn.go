@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -30,9 +31,7 @@ type conn struct {
 	handshake atomic.Pointer[signaling.CloseError]
 	closeDone chan struct{} // closed when the first Close or abort has returned
 
-	// The server's ping loop, when running.
-	stopPing context.CancelFunc
-	pingDone chan struct{}
+	ping *pinger // the server's heartbeat, when running
 }
 
 var (
@@ -133,52 +132,95 @@ func (c *conn) abort() {
 }
 
 func (c *conn) stop() {
-	if c.stopPing != nil {
-		c.stopPing()
+	if c.ping != nil {
+		c.ping.stop()
 	}
 }
 
 // startPing runs the heartbeat: every interval a ping, and a connection whose pong is later than
-// timeout is aborted. The loop belongs to the connection: it ends when the connection is closed
-// (or the ping fails), and wait returns once it has.
+// timeout is aborted. Between pings it is a timer, not a goroutine (an idle connection costs
+// less); each ping runs on the timer's goroutine. It ends when the connection is closed (or a
+// ping fails), and wait returns once no ping is in flight.
 func (c *conn) startPing(interval, timeout time.Duration) {
-	ctx, cancel := context.WithCancel(context.Background())
-	c.stopPing = cancel
-	c.pingDone = make(chan struct{})
-	go c.pingLoop(ctx, interval, timeout)
+	p := &pinger{c: c, interval: interval, timeout: timeout}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	c.ping = p
+	p.mu.Lock()
+	p.timer = time.AfterFunc(interval, p.run)
+	p.mu.Unlock()
 }
 
-func (c *conn) pingLoop(ctx context.Context, interval, timeout time.Duration) {
-	defer close(c.pingDone)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		pctx, cancel := context.WithTimeout(ctx, timeout)
-		err := c.ws.Ping(pctx)
-		late := pctx.Err() != nil && ctx.Err() == nil
-		cancel()
-		if err == nil {
-			continue
-		}
-		if late {
-			c.log.Debug("ws: pong timeout, dropping connection", "timeout", timeout)
-			c.abort()
-		}
-		// Otherwise the connection is already closed; its reader reports why.
+// pinger is a connection's heartbeat.
+type pinger struct {
+	c                 *conn
+	interval, timeout time.Duration
+	ctx               context.Context
+	cancel            context.CancelFunc
+
+	mu       sync.Mutex
+	timer    *time.Timer
+	stopped  bool
+	inFlight bool
+	idle     chan struct{} // closed when the ping in flight ends; nil: nobody waits
+}
+
+func (p *pinger) run() {
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
 		return
 	}
+	p.inFlight = true
+	p.mu.Unlock()
+
+	pctx, cancel := context.WithTimeout(p.ctx, p.timeout)
+	err := p.c.ws.Ping(pctx)
+	late := pctx.Err() != nil && p.ctx.Err() == nil
+	cancel()
+
+	p.mu.Lock()
+	p.inFlight = false
+	if p.idle != nil {
+		close(p.idle)
+		p.idle = nil
+	}
+	if err == nil && !p.stopped {
+		p.timer.Reset(p.interval)
+	}
+	p.mu.Unlock()
+	if err != nil && late {
+		p.c.log.Debug("ws: pong timeout, dropping connection", "timeout", p.timeout)
+		p.c.abort()
+	}
+	// Any other error: the connection is already closed; its reader reports why.
 }
 
-// wait blocks until the ping loop, if any, has exited. Call it after Close or abort.
+// stop ends the heartbeat and cancels a ping in flight.
+func (p *pinger) stop() {
+	p.mu.Lock()
+	p.stopped = true
+	p.timer.Stop()
+	p.mu.Unlock()
+	p.cancel()
+}
+
+// wait blocks until no ping is in flight. Call it after Close or abort.
 func (c *conn) wait() {
-	if c.pingDone != nil {
-		<-c.pingDone
+	if c.ping == nil {
+		return
 	}
+	p := c.ping
+	p.mu.Lock()
+	if !p.inFlight {
+		p.mu.Unlock()
+		return
+	}
+	if p.idle == nil {
+		p.idle = make(chan struct{})
+	}
+	idle := p.idle
+	p.mu.Unlock()
+	<-idle
 }
 
 // Subprotocol returns the negotiated WebSocket subprotocol.
