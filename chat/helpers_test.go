@@ -12,10 +12,8 @@ import (
 	"github.com/huddle-go/huddle/signaling/signalingtest"
 )
 
-const (
-	wait  = 2 * time.Second        // for events that must arrive
-	quiet = 100 * time.Millisecond // for events that must not
-)
+// wait bounds every expectation; absences are checked after a barrier (ExpectQuiet).
+const wait = 2 * time.Second
 
 // newNode returns a Node that is shut down when the test ends (after its sessions).
 func newNode(t *testing.T, opts *signaling.NodeOptions) *signaling.Node {

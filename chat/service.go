@@ -22,6 +22,7 @@ const (
 	DefaultTypingThrottle  = time.Second
 	DefaultTypingTimeout   = 6 * time.Second
 	DefaultHistoryLimit    = 50
+	DefaultCallTimeout     = 5 * time.Second
 	MaxHistoryLimit        = 100
 	// MaxClientMsgIDBytes bounds a message's clientMsgId; a longer one is `too_large`.
 	MaxClientMsgIDBytes = 128
@@ -73,6 +74,9 @@ type Options struct {
 	Clock clock.Clock
 	// Logger receives the service's logs. Default: silent.
 	Logger *slog.Logger
+	// CallTimeout bounds the store and broker calls of each event and of each session start: a
+	// call still running then fails, and the client gets `unavailable`. Default: 5 s.
+	CallTimeout time.Duration
 }
 
 // Service handles the chat events of PROTOCOL.md §5 on a Hub: join_room, leave_room, message,
@@ -163,6 +167,9 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 	if o.Policy == nil {
 		o.Policy = OpenRooms
 	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = DefaultCallTimeout
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -177,14 +184,41 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 		log:     o.Logger,
 	}
 	s.typing = newTypingTracker(hub, o.Clock, o.TypingThrottle, o.TypingTimeout, o.Logger)
-	hub.Handle("join_room", signaling.HandlerFunc(s.joinRoom))
-	hub.Handle("leave_room", signaling.HandlerFunc(s.leaveRoom))
-	hub.Handle("message", signaling.HandlerFunc(s.message))
-	hub.Handle("get_history", signaling.HandlerFunc(s.getHistory))
-	hub.Handle("typing", signaling.HandlerFunc(s.typingEvent))
-	hub.Handle("get_rooms", signaling.HandlerFunc(s.getRooms))
-	hub.OnSessionAt(signaling.StageSubscribe, s.onSession) // rooms before catch-up and snapshots
+	hub.Handle("join_room", s.bounded(s.joinRoom))
+	hub.Handle("leave_room", s.bounded(s.leaveRoom))
+	hub.Handle("message", s.bounded(s.message))
+	hub.Handle("get_history", s.bounded(s.getHistory))
+	hub.Handle("typing", s.bounded(s.typingEvent))
+	hub.Handle("get_rooms", s.bounded(s.getRooms))
+	// Rooms first, before catch-up and snapshots (signaling.Stage).
+	hub.OnSessionAt(signaling.StageSubscribe, func(ctx context.Context, sess *signaling.Session, ev signaling.SessionEvent) {
+		ctx, cancel := context.WithTimeout(ctx, s.opts.CallTimeout)
+		defer cancel()
+		s.onSession(ctx, sess, ev)
+	})
 	return s, nil
+}
+
+// bounded gives h a context with a deadline of CallTimeout, so that a stalled store or broker
+// call ends; a handler error caused by the deadline reaches the client as `unavailable`.
+func (s *Service) bounded(h func(context.Context, *signaling.Session, signaling.Envelope) error) signaling.Handler {
+	return signaling.HandlerFunc(func(ctx context.Context, sess *signaling.Session, e signaling.Envelope) error {
+		ctx, cancel := context.WithTimeout(ctx, s.opts.CallTimeout)
+		defer cancel()
+		return deadlineUnavailable(ctx, h(ctx, sess, e))
+	})
+}
+
+// deadlineUnavailable marks err as signaling.ErrUnavailable when ctx's deadline caused it.
+func deadlineUnavailable(ctx context.Context, err error) error {
+	if err == nil || errors.Is(err, signaling.ErrUnavailable) || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return err
+	}
+	var ce *signaling.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", signaling.ErrUnavailable, err)
 }
 
 func cmpOr(v, def int) int {

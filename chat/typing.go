@@ -34,9 +34,11 @@ type typingTracker struct {
 
 type typingKey struct{ user, room string }
 
-// typist is the typing state of one user in one room. Its mu is held while deciding and
-// publishing, so that one user's indicators in one room go out in the order they were decided.
-// Lock order: typist.mu, then typingTracker.mu.
+// typist is the typing state of one user in one room. Its mu is held while deciding, never while
+// publishing: a decided indicator goes to out, and whoever decided it publishes out after
+// unlocking unless another caller is already doing so (sending), so that one user's indicators
+// in one room go out in the order they were decided. Lock order: typist.mu, then
+// typingTracker.mu.
 type typist struct {
 	mu        sync.Mutex
 	dead      bool // removed from the map: look the key up again
@@ -50,7 +52,12 @@ type typist struct {
 	idleGen   uint64
 	gate      clock.Timer // end of the throttle window
 	gateGen   uint64
+	out       []typingEvent // decided, not yet published
+	sending   bool          // a caller is publishing out
 }
+
+// typingPublishTimeout bounds the publish of one typing indicator.
+const typingPublishTimeout = 5 * time.Second
 
 type typingEvent struct {
 	RoomID   string         `json:"roomId"`
@@ -95,9 +102,9 @@ func (tr *typingTracker) set(ctx context.Context, u signaling.User, sessionID, r
 	if t == nil {
 		return
 	}
-	defer t.mu.Unlock()
+	defer tr.unlockAndSend(ctx, t)
 	if !on {
-		tr.stopLocked(ctx, t)
+		tr.stopLocked(t)
 		return
 	}
 	t.user, t.session, t.want = u, sessionID, true
@@ -112,7 +119,7 @@ func (tr *typingTracker) set(ctx context.Context, u signaling.User, sessionID, r
 	}
 	now := tr.clock.Now()
 	if wait := t.lastShown.Add(tr.throttle).Sub(now); t.lastShown.IsZero() || wait <= 0 {
-		tr.showLocked(ctx, t, true, now)
+		tr.showLocked(t, true, now)
 	} else if t.gate == nil {
 		tr.armGateLocked(t, wait)
 	}
@@ -121,8 +128,8 @@ func (tr *typingTracker) set(ctx context.Context, u signaling.User, sessionID, r
 // stop ends the typing of a user in a room, if any (a message was sent, the room was left).
 func (tr *typingTracker) stop(ctx context.Context, userID, roomID string) {
 	if t := tr.acquire(typingKey{userID, roomID}, false); t != nil {
-		tr.stopLocked(ctx, t)
-		t.mu.Unlock()
+		tr.stopLocked(t)
+		tr.unlockAndSend(ctx, t)
 	}
 }
 
@@ -137,9 +144,9 @@ func (tr *typingTracker) sessionEnded(sessionID string) {
 	for _, t := range all {
 		t.mu.Lock()
 		if !t.dead && t.session == sessionID {
-			tr.stopLocked(context.Background(), t)
+			tr.stopLocked(t)
 		}
-		t.mu.Unlock()
+		tr.unlockAndSend(context.Background(), t)
 	}
 }
 
@@ -167,7 +174,7 @@ func (tr *typingTracker) close() {
 
 // stopLocked turns the typing off, telling the others if they were told it was on. t.mu must
 // be held.
-func (tr *typingTracker) stopLocked(ctx context.Context, t *typist) {
+func (tr *typingTracker) stopLocked(t *typist) {
 	t.want = false
 	if t.idle != nil {
 		t.idle.Stop()
@@ -175,7 +182,7 @@ func (tr *typingTracker) stopLocked(ctx context.Context, t *typist) {
 	}
 	now := tr.clock.Now()
 	if t.shown {
-		tr.showLocked(ctx, t, false, now)
+		tr.showLocked(t, false, now)
 	}
 	// Keep the state until the throttle window ends, so that flapping stays throttled.
 	if wait := t.lastShown.Add(tr.throttle).Sub(now); t.gate == nil && !t.lastShown.IsZero() && wait > 0 {
@@ -192,42 +199,67 @@ func (tr *typingTracker) armGateLocked(t *typist, wait time.Duration) {
 
 func (tr *typingTracker) fireIdle(t *typist, gen uint64) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer tr.unlockAndSend(context.Background(), t)
 	if t.dead || gen != t.idleGen || t.idle == nil {
 		return
 	}
 	t.idle = nil
-	tr.stopLocked(context.Background(), t)
+	tr.stopLocked(t)
 }
 
 func (tr *typingTracker) fireGate(t *typist, gen uint64) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer tr.unlockAndSend(context.Background(), t)
 	if t.dead || gen != t.gateGen || t.gate == nil {
 		return
 	}
 	t.gate = nil
 	if t.want && !t.shown {
-		tr.showLocked(context.Background(), t, true, tr.clock.Now())
+		tr.showLocked(t, true, tr.clock.Now())
 	}
 	tr.tidyLocked(t)
 }
 
-// showLocked tells the other members' sessions. t.mu must be held.
-func (tr *typingTracker) showLocked(ctx context.Context, t *typist, on bool, now time.Time) {
+// showLocked decides to tell the other members' sessions; unlockAndSend publishes it. t.mu must
+// be held.
+func (tr *typingTracker) showLocked(t *typist, on bool, now time.Time) {
 	t.shown = on
 	if on {
 		t.lastShown = now
 	}
-	e := signaling.Envelope{Event: "typing", Data: typingEvent{RoomID: t.key.room, User: t.user, IsTyping: on}}
-	if err := tr.hub.Publish(ctx, signaling.RoomTopic(t.key.room), e, signaling.ExceptUser(t.key.user), signaling.Ephemeral()); err != nil {
-		tr.log.Warn("typing publish failed", "room", t.key.room, "user", t.key.user, "err", err)
+	t.out = append(t.out, typingEvent{RoomID: t.key.room, User: t.user, IsTyping: on})
+}
+
+// unlockAndSend releases t.mu and publishes the indicators decided so far, in order, unless
+// another caller is publishing them already. Each publish runs under no lock, with ctx's values
+// and a deadline of typingPublishTimeout; a failure is logged (an indicator is ephemeral).
+func (tr *typingTracker) unlockAndSend(ctx context.Context, t *typist) {
+	if t.sending || len(t.out) == 0 {
+		t.mu.Unlock()
+		return
 	}
+	t.sending = true
+	for len(t.out) > 0 {
+		ev := t.out[0]
+		t.out = t.out[1:]
+		t.mu.Unlock()
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), typingPublishTimeout)
+		e := signaling.Envelope{Event: "typing", Data: ev}
+		if err := tr.hub.Publish(pctx, signaling.RoomTopic(t.key.room), e, signaling.ExceptUser(t.key.user), signaling.Ephemeral()); err != nil {
+			tr.log.Warn("typing publish failed", "room", t.key.room, "user", t.key.user, "err", err)
+		}
+		cancel()
+		t.mu.Lock()
+	}
+	t.out = nil
+	t.sending = false
+	tr.tidyLocked(t)
+	t.mu.Unlock()
 }
 
 // tidyLocked forgets a state that has nothing left to do. t.mu must be held.
 func (tr *typingTracker) tidyLocked(t *typist) {
-	if t.want || t.shown || t.idle != nil || t.gate != nil {
+	if t.want || t.shown || t.idle != nil || t.gate != nil || t.sending || len(t.out) > 0 {
 		return
 	}
 	t.dead = true

@@ -1,6 +1,8 @@
 package chat_test
 
 import (
+	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,12 +16,39 @@ import (
 // typingRoom sets up alice (two tabs) and bob in room r1, with typing on a manual clock.
 func typingRoom(t *testing.T) (clk *clock.Manual, svc *chat.Service, alice1, alice2, bob *signalingtest.Client) {
 	t.Helper()
+	clk, svc, alice1, alice2, bob, _ = typingRoomEnds(t)
+	return clk, svc, alice1, alice2, bob
+}
+
+// typingRoomEnds is typingRoom, also returning the drops and ends of sessions, each sent after
+// the chat service's hook for it has run.
+func typingRoomEnds(t *testing.T) (clk *clock.Manual, svc *chat.Service, alice1, alice2, bob *signalingtest.Client, ends <-chan signaling.SessionEvent) {
+	t.Helper()
 	clk = clock.NewManual(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
 	n, svc := setup(t, &chat.Options{Clock: clk})
+	ch := make(chan signaling.SessionEvent, 16)
+	n.OnSession(func(_ context.Context, _ *signaling.Session, ev signaling.SessionEvent) {
+		if ev == signaling.SessionDropped || ev == signaling.SessionGone {
+			ch <- ev
+		}
+	})
 	alice1, alice2, bob = connect(t, n, "alice"), connect(t, n, "alice"), connect(t, n, "bob")
 	join(t, alice1, "r1")
 	join(t, bob, "r1")
-	return clk, svc, alice1, alice2, bob
+	return clk, svc, alice1, alice2, bob, ch
+}
+
+// ended waits for a session's drop or end to have been handled.
+func ended(t *testing.T, ends <-chan signaling.SessionEvent, want signaling.SessionEvent) {
+	t.Helper()
+	select {
+	case ev := <-ends:
+		if ev != want {
+			t.Fatalf("session event %v, want %v", ev, want)
+		}
+	case <-time.After(wait):
+		t.Fatalf("no %v hook within %v", want, wait)
+	}
 }
 
 func typing(c *signalingtest.Client, on bool) {
@@ -33,8 +62,8 @@ func TestTypingGoesToOtherUsersOnly(t *testing.T) {
 	e, f := expectTyping(t, bob)
 	is.Equal(e, typingEvent{RoomID: "r1", User: userOf("alice"), IsTyping: true}) // who types where
 	is.Equal(f.Seq, uint64(0))                                                    // typing is ephemeral: no seq
-	alice1.ExpectNone("typing", quiet)                                            // not echoed to the typer
-	alice2.ExpectNone("typing", quiet)                                            // nor to the typer's other tab
+	alice1.ExpectQuiet("typing")                                                  // not echoed to the typer
+	alice2.ExpectQuiet("typing")                                                  // nor to the typer's other tab
 
 	bob.Send("get_history", map[string]string{"roomId": "r1"})
 	h, _ := expectHistory(t, bob)
@@ -45,7 +74,7 @@ func TestTypingGoesToOtherUsersOnly(t *testing.T) {
 	is.True(!e.IsTyping) // a false is forwarded at once
 	typing(alice1, false)
 	barrier(t, alice1)
-	bob.ExpectNone("typing", quiet) // a false when not typing is not forwarded
+	bob.ExpectQuiet("typing") // a false when not typing is not forwarded
 	clk.Advance(time.Minute)
 	is.Equal(clk.Pending(), 0) // no timer is left behind
 }
@@ -60,8 +89,8 @@ func TestTypingNonMemberGetsNothing(t *testing.T) {
 	join(t, carol, "r2")
 	typing(alice, true)
 	e, _ := expectTyping(t, bob)
-	is.True(e.IsTyping)               // the member is told
-	carol.ExpectNone("typing", quiet) // a non-member is not
+	is.True(e.IsTyping)         // the member is told
+	carol.ExpectQuiet("typing") // a non-member is not
 }
 
 func TestTypingThrottle(t *testing.T) {
@@ -74,16 +103,16 @@ func TestTypingThrottle(t *testing.T) {
 	typing(alice1, true)
 	typing(alice1, true)
 	barrier(t, alice1)
-	bob.ExpectNone("typing", quiet) // a true while shown is not repeated
+	bob.ExpectQuiet("typing") // a true while shown is not repeated
 
 	typing(alice1, false)
 	e, _ = expectTyping(t, bob)
 	is.True(!e.IsTyping) // a false goes at once
 	typing(alice1, true)
 	barrier(t, alice1)
-	bob.ExpectNone("typing", quiet) // a true within a second of the last one waits
+	bob.ExpectQuiet("typing") // a true within a second of the last one waits
 	clk.Advance(999 * time.Millisecond)
-	bob.ExpectNone("typing", quiet) // until the second is over
+	bob.ExpectQuiet("typing") // until the second is over
 	clk.Advance(time.Millisecond)
 	e, _ = expectTyping(t, bob)
 	is.True(e.IsTyping) // then it goes
@@ -95,7 +124,7 @@ func TestTypingThrottle(t *testing.T) {
 	typing(alice1, false)
 	barrier(t, alice1)
 	clk.Advance(time.Second)
-	bob.ExpectNone("typing", quiet) // a held true that a false cancelled never goes
+	bob.ExpectQuiet("typing") // a held true that a false cancelled never goes
 
 	clk.Advance(time.Minute)
 	is.Equal(clk.Pending(), 0) // no timer is left behind
@@ -111,7 +140,7 @@ func TestTypingTimesOut(t *testing.T) {
 	typing(alice1, true) // still typing: the timeout starts again
 	barrier(t, alice1)
 	clk.Advance(5 * time.Second)
-	bob.ExpectNone("typing", quiet) // 5 s after the last true: still typing
+	bob.ExpectQuiet("typing") // 5 s after the last true: still typing
 	clk.Advance(time.Second)
 	e, _ = expectTyping(t, bob)
 	is.Equal(e, typingEvent{RoomID: "r1", User: userOf("alice"), IsTyping: false}) // 6 s quiet: the server stops it
@@ -132,8 +161,8 @@ func TestTypingStops(t *testing.T) {
 		is.True(!e.IsTyping) // ends the typing
 		barrier(t, alice1)
 		clk.Advance(time.Minute)
-		bob.ExpectNone("typing", quiet) // and the timeout sends no second false
-		is.Equal(clk.Pending(), 0)      // no timer is left behind
+		bob.ExpectQuiet("typing")  // and the timeout sends no second false
+		is.Equal(clk.Pending(), 0) // no timer is left behind
 	})
 	t.Run("OnLeave", func(t *testing.T) {
 		is := is.New(t)
@@ -149,53 +178,77 @@ func TestTypingStops(t *testing.T) {
 	})
 	t.Run("OnSessionGone", func(t *testing.T) {
 		is := is.New(t)
-		clk, _, alice1, alice2, bob := typingRoom(t)
+		clk, _, alice1, alice2, bob, ends := typingRoomEnds(t)
 		typing(alice1, true)
 		expectTyping(t, bob)
 		alice2.Close(signaling.StatusNormalClosure)
-		bob.ExpectNone("typing", quiet) // another tab going away changes nothing
+		ended(t, ends, signaling.SessionGone)
+		bob.ExpectQuiet("typing") // another tab going away changes nothing
 		alice1.Close(signaling.StatusNormalClosure)
 		e, _ := expectTyping(t, bob)
 		is.Equal(e, typingEvent{RoomID: "r1", User: userOf("alice"), IsTyping: false}) // the typing tab is gone
-		// The hook runs on the ended session's goroutine: let it finish arming its last timer.
-		is.True(eventually(func() bool { clk.Advance(time.Minute); return clk.Pending() == 0 })) // no timer is left behind
+		ended(t, ends, signaling.SessionGone)                                          // its hook has armed its last timer
+		clk.Advance(time.Minute)
+		is.Equal(clk.Pending(), 0) // no timer is left behind
 	})
 	t.Run("OnSessionDropped", func(t *testing.T) {
 		is := is.New(t)
-		clk, _, alice1, _, bob := typingRoom(t)
+		clk, _, alice1, _, bob, ends := typingRoomEnds(t)
 		typing(alice1, true)
 		expectTyping(t, bob)
 		alice1.Close(signaling.StatusGoingAway) // a flicker: the session waits for a resume
 		e, _ := expectTyping(t, bob)
-		is.True(!e.IsTyping)                                                                     // a disconnected user is not typing
-		is.True(eventually(func() bool { clk.Advance(time.Minute); return clk.Pending() == 0 })) // no timer is left behind
+		is.True(!e.IsTyping) // a disconnected user is not typing
+		ended(t, ends, signaling.SessionDropped)
+		clk.Advance(time.Minute)
+		is.Equal(clk.Pending(), 0) // no timer is left behind
 	})
 }
 
-func TestCloseStopsTypingTimers(t *testing.T) {
-	is := is.New(t)
-	clk, svc, alice1, _, bob := typingRoom(t)
-	typing(alice1, true)
-	expectTyping(t, bob)
-	is.True(clk.Pending() > 0) // the timeout is armed
-	is.NoErr(svc.Close())      // close
-	is.Equal(clk.Pending(), 0) // every timer stopped
-	is.NoErr(svc.Close())      // Close is idempotent
-	typing(alice1, true)
-	barrier(t, alice1)
-	is.Equal(clk.Pending(), 0) // no timer after Close
+// stallHub holds every `typing` publish while stalling is set, until release is closed.
+type stallHub struct {
+	*signaling.Node
+	stalling atomic.Bool
+	entered  chan struct{}
+	release  chan struct{}
 }
 
-// eventually reports whether cond becomes true within the wait, checking every millisecond.
-func eventually(cond func() bool) bool {
-	deadline := time.Now().Add(wait)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		<-tick.C
+func (h *stallHub) Publish(ctx context.Context, topic string, e signaling.Envelope, opts ...signaling.PublishOption) error {
+	if e.Event == "typing" && h.stalling.Load() {
+		h.entered <- struct{}{}
+		<-h.release
 	}
-	return true
+	return h.Node.Publish(ctx, topic, e, opts...)
+}
+
+// A stalled publish of one indicator holds no lock: the typer's next event is handled at once,
+// and the indicators still go out in the order they were decided.
+func TestTypingPublishesUnderNoLock(t *testing.T) {
+	is := is.New(t)
+	clk := clock.NewManual(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
+	n := newNode(t, nil)
+	hub := &stallHub{Node: n, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	newService(t, hub, &chat.Options{Clock: clk})
+	alice1, alice2, bob := connect(t, n, "alice"), connect(t, n, "alice"), connect(t, n, "bob")
+	join(t, alice1, "r1")
+	join(t, bob, "r1")
+
+	hub.stalling.Store(true)
+	typing(alice1, true)
+	select {
+	case <-hub.entered: // alice's true is being published, and stays stuck there
+	case <-time.After(wait):
+		t.Fatal("the typing publish never started")
+	}
+	typing(alice2, false)
+	barrier(t, alice2) // answered while the publish is stuck: it holds no lock alice2 needs
+	bob.ExpectQuiet("typing")
+
+	close(hub.release)
+	e, _ := expectTyping(t, bob)
+	is.True(e.IsTyping) // then the true
+	e, _ = expectTyping(t, bob)
+	is.True(!e.IsTyping) // and the false, in the order decided
+	barrier(t, alice1)
+	bob.ExpectQuiet("typing")
 }

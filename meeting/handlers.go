@@ -255,7 +255,9 @@ func (svc *Service) undoJoin(roomID, userID, sid string, rejoin, wasBound bool) 
 	if wasBound {
 		return
 	}
-	err := svc.update(svc.ctx, roomID, func(m *Meeting) error {
+	ctx, cancel := svc.bounded()
+	defer cancel()
+	err := svc.update(ctx, roomID, func(m *Meeting) error {
 		if !rejoin {
 			m.remove(userID)
 			return nil

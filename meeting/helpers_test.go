@@ -17,11 +17,8 @@ import (
 	"github.com/matryer/is"
 )
 
-// wait bounds every expectation; quiet is how long an ExpectNone looks after a barrier.
-const (
-	wait  = 2 * time.Second
-	quiet = 20 * time.Millisecond
-)
+// wait bounds every expectation.
+const wait = 2 * time.Second
 
 var (
 	alice = signaling.User{ID: "alice", Username: "Alice"}
@@ -135,7 +132,9 @@ func newEnv(t *testing.T, opts *meeting.Options) *env {
 		o = *opts
 	}
 	o.Members = e.members
-	o.Store = e.store
+	if o.Store == nil {
+		o.Store = e.store
+	}
 	o.Logger = testLogger(t)
 	svc, err := meeting.New(e.node, &o)
 	if err != nil {
@@ -278,8 +277,7 @@ func flush(t *testing.T, ps ...*peer) {
 // none asserts, after a barrier, that p got no frame of event.
 func none(t *testing.T, p *peer, event string) {
 	t.Helper()
-	settle(t, p)
-	p.ExpectNone(event, quiet)
+	p.ExpectQuiet(event)
 }
 
 // expectError waits for an error and returns its code.

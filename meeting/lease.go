@@ -70,7 +70,9 @@ func (svc *Service) claim(roomID string) bool {
 	if held && now.Before(l.until) {
 		return true
 	}
-	ok, err := svc.acquire(svc.ctx, roomID, now)
+	ctx, cancel := svc.bounded()
+	defer cancel()
+	ok, err := svc.acquire(ctx, roomID, now)
 	if err != nil {
 		if svc.ctx.Err() == nil {
 			svc.log.Warn("meeting: take lease; arming anyway", "room", roomID, "err", err)
@@ -184,7 +186,8 @@ func (svc *Service) sweep() {
 	defer svc.sweeping.Done()
 	defer svc.armSweep()
 
-	ctx := svc.ctx
+	ctx, cancel := context.WithTimeout(svc.ctx, svc.o.CallTimeout+svc.o.SweepInterval) // the sweep's calls, together
+	defer cancel()
 	active, err := svc.leaser.Active(ctx)
 	if err != nil {
 		if ctx.Err() == nil {

@@ -87,6 +87,9 @@ type Options struct {
 	Clock clock.Clock
 	// Logger receives the service's logs (failures of timers and session hooks). Default: silent.
 	Logger *slog.Logger
+	// CallTimeout bounds the store and broker calls of each event, session hook and timer: a
+	// call still running then fails, and the client gets `unavailable`. Default: 5 s.
+	CallTimeout time.Duration
 
 	// The options below apply when Store implements Leaser (meeting/redismeeting does): then the
 	// nodes sharing the Store share the timers, each meeting's at one node at a time, and a
@@ -114,6 +117,7 @@ const (
 	DefaultMaxParticipants  = 8
 	DefaultLinkBase         = "/meeting/"
 	DefaultSweepInterval    = 5 * time.Second
+	DefaultCallTimeout      = 5 * time.Second
 )
 
 // MaxSDPBytes bounds the `sdp` of a `video-signal` (and its `candidate`).
@@ -197,6 +201,9 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 	if o.MaxParticipants <= 0 {
 		o.MaxParticipants = DefaultMaxParticipants
 	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = DefaultCallTimeout
+	}
 	if o.Clock == nil {
 		if h, ok := hub.(interface{ Clock() clock.Clock }); ok {
 			o.Clock = h.Clock()
@@ -249,7 +256,12 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 	} {
 		hub.Handle(event, svc.guard(h))
 	}
-	hub.OnSessionAt(signaling.StageCatchUp, svc.onSession) // after chat subscribed, before presence
+	// After chat subscribed the rooms, before presence's snapshot (signaling.Stage).
+	hub.OnSessionAt(signaling.StageCatchUp, func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
+		ctx, cancel := context.WithTimeout(ctx, svc.o.CallTimeout)
+		defer cancel()
+		svc.onSession(ctx, s, ev)
+	})
 	svc.armSweep()
 	return svc, nil
 }
@@ -307,11 +319,24 @@ func (svc *Service) guard(h func(context.Context, *signaling.Session, signaling.
 		if svc.isClosed() {
 			return signaling.Errorf(signaling.CodeUnavailable, "meetings are not available")
 		}
-		return h(ctx, s, e)
+		ctx, cancel := context.WithTimeout(ctx, svc.o.CallTimeout)
+		defer cancel()
+		err := h(ctx, s, e)
+		var ce *signaling.Error
+		if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, signaling.ErrUnavailable) && !errors.As(err, &ce) {
+			err = fmt.Errorf("%w: %w", signaling.ErrUnavailable, err)
+		}
+		return err
 	})
 }
 
 func (svc *Service) now() time.Time { return svc.clock.Now() }
+
+// bounded returns the context of a timer's store and broker calls: cancelled by Close, with a
+// deadline of CallTimeout.
+func (svc *Service) bounded() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(svc.ctx, svc.o.CallTimeout)
+}
 
 func (svc *Service) link(roomID string) string { return svc.o.LinkBase + url.PathEscape(roomID) }
 

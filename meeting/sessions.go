@@ -34,6 +34,13 @@ func (b *bindings) remove(roomID string) {
 	delete(b.rooms, roomID)
 }
 
+func (b *bindings) has(roomID string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.rooms[roomID]
+	return ok
+}
+
 func (b *bindings) list() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()

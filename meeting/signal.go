@@ -26,7 +26,9 @@ type Signal struct {
 
 // videoSignal relays an offer, answer or candidate from one participant to another: only to the
 // target's sessions bound to the meeting, with senderId stamped by the server. The sender's
-// session is bound by its first signal.
+// session is bound by its first signal. Offers and answers are checked against the stored
+// meeting (and a target without a bound session is `target_unavailable`); a candidate from a
+// session bound here is authorised by that binding alone, with no store read.
 func (svc *Service) videoSignal(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
 	var in Signal
 	if err := e.Bind(&in); err != nil {
@@ -50,6 +52,15 @@ func (svc *Service) videoSignal(ctx context.Context, s *signaling.Session, e sig
 	if in.TargetID == u.ID {
 		return signaling.Errorf(signaling.CodeBadRequest, "video-signal: targetId is the sender")
 	}
+	topic := signaling.MeetingTopic(in.RoomID)
+	if in.Type == "candidate" && svc.boundHere(s, in.RoomID) {
+		// The hot path, many per connection: a session bound to the meeting (start_meeting,
+		// join_meeting or an earlier signal, and still subscribed to its topic, which leaving,
+		// the end of the meeting and a grace running out all undo) relays without reading the
+		// meeting. The target gets it only if one of its sessions is bound there too.
+		in.SenderID = u.ID
+		return svc.hub.Publish(ctx, topic, signaling.Envelope{Event: "video-signal", Data: in}, signaling.OnlyUser(in.TargetID))
+	}
 	m, err := svc.active(ctx, in.RoomID)
 	if err != nil {
 		return err
@@ -71,7 +82,16 @@ func (svc *Service) videoSignal(ctx context.Context, s *signaling.Session, e sig
 		return signaling.Errorf(signaling.CodeTargetUnavailable, "the target has no session in the meeting")
 	}
 	in.SenderID = u.ID
-	return svc.hub.Publish(ctx, signaling.MeetingTopic(in.RoomID), signaling.Envelope{Event: "video-signal", Data: in}, signaling.OnlyUser(in.TargetID))
+	return svc.hub.Publish(ctx, topic, signaling.Envelope{Event: "video-signal", Data: in}, signaling.OnlyUser(in.TargetID))
+}
+
+// boundHere reports whether session s is bound to the meeting of roomID on this node: it
+// remembers the binding and is still subscribed to the meeting's topic.
+func (svc *Service) boundHere(s *signaling.Session, roomID string) bool {
+	if !svc.bindingsOf(s).has(roomID) {
+		return false
+	}
+	return slices.Contains(s.Topics(), signaling.MeetingTopic(roomID))
 }
 
 // bindSignaler binds the session of a participant that signals from a session it did not join

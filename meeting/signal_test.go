@@ -1,9 +1,13 @@
 package meeting_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/huddle-go/huddle/meeting"
 	"github.com/huddle-go/huddle/signaling"
@@ -126,4 +130,93 @@ func TestVideoSignalRules(t *testing.T) {
 		a.Send("video-signal", map[string]any{"type": "offer", "roomId": "r1", "targetId": "bob", "sdp": "v=0"})
 		is.Equal(expectError(t, a), signaling.CodeTargetUnavailable) // bob has no connected bound session
 	})
+}
+
+// countingStore counts the reads of meetings and fails them all while down is set.
+type countingStore struct {
+	*meeting.MemoryStore
+	reads atomic.Int64
+	down  atomic.Bool
+}
+
+var errStoreDown = fmt.Errorf("%w: store down", signaling.ErrUnavailable)
+
+func (s *countingStore) Get(ctx context.Context, roomID string) (meeting.Meeting, error) {
+	s.reads.Add(1)
+	if s.down.Load() {
+		return meeting.Meeting{}, errStoreDown
+	}
+	return s.MemoryStore.Get(ctx, roomID)
+}
+
+func (s *countingStore) Update(ctx context.Context, roomID string, f func(*meeting.Meeting) error) error {
+	s.reads.Add(1)
+	if s.down.Load() {
+		return errStoreDown
+	}
+	return s.MemoryStore.Update(ctx, roomID, f)
+}
+
+// ICE candidates, many per connection, are authorised by the session's binding on its node: none
+// reads the store (they are relayed while the store is down), and a session that is not bound
+// is still refused.
+func TestVideoSignalCandidatesReadNoStore(t *testing.T) {
+	is := is.New(t)
+	store := &countingStore{MemoryStore: meeting.NewMemoryStore()}
+	e := newEnv(t, &meeting.Options{Store: store})
+	a, b, c := e.connect(alice), e.connect(bob), e.connect(carol)
+	start(t, a, "r1")
+	join(t, b, "r1")
+	settle(t, a, b)
+
+	before := store.reads.Load()
+	store.down.Store(true)
+	const n = 50
+	for range n {
+		a.Send("video-signal", map[string]any{"type": "candidate", "roomId": "r1", "targetId": "bob", "candidate": candidate})
+	}
+	for range n {
+		var sig meeting.Signal
+		bindTo(t, b.Expect("video-signal", wait), &sig)
+		is.Equal(sig.SenderID, "alice") // every candidate relayed while the store is down
+	}
+	settle(t, a)
+	is.Equal(store.reads.Load(), before) // and not one store read for them
+	none(t, a, "error")
+
+	// carol, a member but no participant, has no binding: her candidate is checked against the
+	// store (down: unavailable), then, with the store back, refused.
+	c.Send("video-signal", map[string]any{"type": "candidate", "roomId": "r1", "targetId": "bob", "candidate": candidate})
+	is.Equal(expectError(t, c), signaling.CodeUnavailable)
+	store.down.Store(false)
+	c.Send("video-signal", map[string]any{"type": "candidate", "roomId": "r1", "targetId": "bob", "candidate": candidate})
+	is.Equal(expectError(t, c), signaling.CodeForbidden) // a non-participant is still refused
+	none(t, b, "video-signal")
+
+	// A participant who left is unbound: her candidates no longer pass.
+	b.SendRef("leave_meeting", map[string]string{"roomId": "r1"}, "leave")
+	settle(t, b)
+	b.Send("video-signal", map[string]any{"type": "candidate", "roomId": "r1", "targetId": "alice", "candidate": candidate})
+	is.Equal(expectError(t, b), signaling.CodeForbidden)
+	none(t, a, "video-signal")
+}
+
+// stallingStore blocks every read until its context ends, as a frozen backend would, and
+// returns the context's error as it is.
+type stallingStore struct{ *meeting.MemoryStore }
+
+func (s stallingStore) Get(ctx context.Context, roomID string) (meeting.Meeting, error) {
+	<-ctx.Done()
+	return meeting.Meeting{}, ctx.Err()
+}
+
+// A store call that stalls ends at Options.CallTimeout and the client gets `unavailable`.
+func TestStalledStoreCallAnswersUnavailable(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, &meeting.Options{Store: stallingStore{meeting.NewMemoryStore()}, CallTimeout: 100 * time.Millisecond})
+	a := e.connect(alice)
+	a.SendRef("get_room_info", map[string]string{"roomId": "r1"}, "info")
+	code, f := a.ExpectError(wait)
+	is.Equal(code, signaling.CodeUnavailable) // bounded, and unavailable rather than internal
+	is.Equal(f.Ref, "info")
 }

@@ -154,7 +154,8 @@ func (svc *Service) retry(key timerKey, err error, f func()) {
 // `meeting_user_left` goes to the meeting's sessions (the user's dropped ones included, so that
 // a late resume finds it in its replay), and those sessions are unbound.
 func (svc *Service) graceExpired(roomID, userID string) {
-	ctx := svc.ctx
+	ctx, cancel := svc.bounded()
+	defer cancel()
 	var gone Participant
 	var empty bool
 	err := svc.update(ctx, roomID, func(m *Meeting) error {
@@ -182,7 +183,8 @@ func (svc *Service) graceExpired(roomID, userID string) {
 
 // hostGraceExpired applies the host policy to a host that stayed away for the host grace.
 func (svc *Service) hostGraceExpired(roomID string) {
-	ctx := svc.ctx
+	ctx, cancel := svc.bounded()
+	defer cancel()
 	away := func(m *Meeting) bool {
 		if !svc.due(m.HostAwaySince, svc.o.HostGrace) {
 			return false
@@ -268,7 +270,9 @@ func successor(m *Meeting) *Participant {
 
 // emptyExpired ends a meeting that stayed without participants for the empty timeout.
 func (svc *Service) emptyExpired(roomID string) {
-	err := svc.endMeeting(svc.ctx, roomID, ReasonEmpty, "", func(m *Meeting) error {
+	ctx, cancel := svc.bounded()
+	defer cancel()
+	err := svc.endMeeting(ctx, roomID, ReasonEmpty, "", func(m *Meeting) error {
 		if len(m.Participants) > 0 || !svc.due(m.EmptySince, svc.o.EmptyTimeout) {
 			return errSkip
 		}

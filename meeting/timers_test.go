@@ -156,6 +156,7 @@ func TestHostGrace(t *testing.T) {
 		is.Equal(e.stored("r1").HostAwaySince, int64(0)) // the host is back
 		e.clock.Advance(2 * meeting.DefaultHostGrace)
 		none(t, b, "meeting_ended")     // nothing ends
+		none(t, a, "meeting_ended")     // not for the resumed host either
 		none(t, b, "meeting_user_left") // nobody left
 		is.Equal(e.clock.Pending(), 0)  // no timer is left
 	})

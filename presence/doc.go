@@ -3,8 +3,10 @@
 //
 // Start with New: it hooks a Tracker into a signaling.Hub (a *signaling.Node), where it handles
 // the client events `presence {status}` and `get_presence {roomId?}`, sends `presence_snapshot`
-// at every session start and publishes `presence {user, status, lastSeen?}` to the co-members of
-// a user whose aggregate status changed, once per co-member however many rooms they share.
+// at every session start and publishes `presence {user, status, lastSeen?}` when a user's
+// aggregate status changed: once to the topic of each of the user's rooms, encoded once (one
+// PUBLISH per room on Redis), so a co-member sharing two rooms with the user gets it twice,
+// with the same content.
 //
 //	tracker, err := presence.New(node, &presence.Options{Rooms: membership, Store: store})
 //	defer tracker.Close()
@@ -13,6 +15,9 @@
 //
 //   - Rooms is what presence asks about membership: a user's rooms and a room's members. chat's
 //     membership store satisfies it; the server wires the two, so presence never imports chat.
+//     Announcements go to signaling.RoomTopic of each room, to which chat subscribes every
+//     session of a member (at session start and at join_room); without chat, subscribe them
+//     yourself (see the package Example).
 //   - Store keeps every user's sessions, chosen status and last-seen time, shared by all nodes.
 //     MemoryStore serves one process; presence/redispresence serves several. Store is small and
 //     context-first, and internal/storetest holds its contract test.
@@ -29,8 +34,11 @@
 // polls the Store for nodes whose deadline passed: their sessions are removed and their users go
 // offline, announced by whichever node claimed them, within NodeTTL + HeartbeatInterval (25 s by
 // default). A node that was cut off from the Store for longer finds at its next heartbeat that it
-// was reaped and adds its sessions again. Store calls that fail are logged and retried at the
-// next heartbeat, so a Store outage delays changes but loses none.
+// was reaped and adds its sessions again, and so does a node whose Store lost them (a Redis
+// flushed or restarted without persistence; see SessionCounter). Store calls and announcements
+// that fail are logged and retried at the next heartbeat, so a Store outage delays changes but
+// loses none. Every store and broker call has a deadline (Options.CallTimeout) and no lock is
+// held across one: each user's changes run in order in a queue of their own.
 //
 // Other services react to changes through Options.OnChange, called on the node that made each
 // change (also for a dead node's users): the reference server lets meeting.Service.UserOffline

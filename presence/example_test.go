@@ -63,7 +63,18 @@ func Example() {
 
 	node := signaling.NewNode(nil)
 	defer func() { _ = node.Shutdown(context.Background()) }()
-	tracker, err := presence.New(node, &presence.Options{Rooms: chatRooms{"lobby": {alice, bob}}})
+	rooms := chatRooms{"lobby": {alice, bob}}
+	// Presence publishes to the topics of the user's rooms; chat subscribes each session to
+	// them. Without chat, do it yourself, before the Tracker's hook runs.
+	node.OnSession(func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
+		if ev == signaling.SessionConnected {
+			ids, _ := rooms.Rooms(ctx, s.User().ID)
+			for _, r := range ids {
+				_ = node.Subscribe(ctx, s.ID(), signaling.RoomTopic(r))
+			}
+		}
+	})
+	tracker, err := presence.New(node, &presence.Options{Rooms: rooms})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -35,6 +35,8 @@ func (t *Tracker) snapshot(ctx context.Context, users []signaling.User) (wireSna
 // nothing is sent (an empty or partial list would be wrong); the client may ask with
 // `get_presence`.
 func (t *Tracker) sendSnapshot(ctx context.Context, s *signaling.Session) {
+	ctx, cancel := t.bound(ctx)
+	defer cancel()
 	rooms, err := s.StartRooms(ctx, t.rooms.Rooms) // shared with the other services' hooks
 	if err != nil {
 		t.logFailure("presence: snapshot at session start", err, "session", s.ID())
@@ -71,16 +73,20 @@ func (t *Tracker) servePresence(ctx context.Context, s *signaling.Session, e sig
 		return signaling.Errorf(signaling.CodeBadRequest, "presence: status must be %q or %q", StatusOnline, StatusAway)
 	}
 	u := s.User()
-	unlock := t.lockUser(u.ID)
-	defer unlock()
-	changed, err := t.store.SetStatus(ctx, u.ID, status)
-	if err != nil {
-		return fmt.Errorf("presence: set status of %s: %w", u.ID, err)
-	}
-	if changed {
-		t.publish(ctx, u, Entry{UserID: u.ID, Status: status})
-	}
-	return nil
+	var err error
+	<-t.serial(u.ID, func() {
+		cctx, cancel := t.bound(ctx)
+		changed, serr := t.store.SetStatus(cctx, u.ID, status)
+		cancel()
+		if serr != nil {
+			err = fmt.Errorf("presence: set status of %s: %w", u.ID, serr)
+			return
+		}
+		if changed {
+			t.publish(ctx, u, Entry{UserID: u.ID, Status: status})
+		}
+	})
+	return err
 }
 
 // serveGetPresence handles `get_presence {roomId?}`: a snapshot of one room's members (the
@@ -94,6 +100,8 @@ func (t *Tracker) serveGetPresence(ctx context.Context, s *signaling.Session, e 
 			return err
 		}
 	}
+	ctx, cancel := context.WithTimeout(ctx, t.callTimeout)
+	defer cancel()
 	uid := s.User().ID
 	var users []signaling.User
 	if in.RoomID == "" {

@@ -19,8 +19,9 @@ type Options struct {
 	// Store keeps sessions and statuses; nodes sharing a Broker must share it. Default: a new
 	// MemoryStore, which serves one node.
 	Store Store
-	// Rooms gives the audience of a user's presence: the members of its rooms. Required: New
-	// returns an error without it.
+	// Rooms gives the audience of a user's presence: the members of its rooms, reached through
+	// signaling.RoomTopic of each room (chat subscribes the members' sessions to it). Required:
+	// New returns an error without it.
 	Rooms Rooms
 	// NodeID names this node in the Store; nodes sharing a Store need distinct ids. A process
 	// that reuses the id of an earlier one clears what that one left behind when it starts.
@@ -34,6 +35,11 @@ type Options struct {
 	// HeartbeatInterval is how often the Tracker renews its node's deadline in the Store, polls
 	// the Store for dead nodes and retries store calls that failed. Default: 5 s.
 	HeartbeatInterval time.Duration
+	// CallTimeout bounds the store and broker calls of each change (a session added or
+	// removed, a status chosen, an announcement) and of each snapshot; a change whose calls
+	// stall is logged and retried at the next heartbeat, a `presence` request answered
+	// `unavailable`. Default: 5 s.
+	CallTimeout time.Duration
 	// NodeTTL is how long the sessions of a node outlive its last heartbeat, so the users of a
 	// node that died go offline within NodeTTL + HeartbeatInterval. Default: 20 s (offline within
 	// 25 s). A value under twice HeartbeatInterval is raised to that.
@@ -85,6 +91,9 @@ func (o *Options) setDefaults(hub signaling.Hub) error {
 	}
 	if o.HeartbeatInterval <= 0 {
 		o.HeartbeatInterval = 5 * time.Second
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 5 * time.Second
 	}
 	if o.NodeTTL <= 0 {
 		o.NodeTTL = 20 * time.Second

@@ -2,7 +2,6 @@ package presence
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/huddle-go/huddle/signaling"
@@ -16,38 +15,98 @@ type localSession struct {
 	goneAt     time.Time // when it ended
 }
 
-// userLock serializes the changes of one user on this node. refs is guarded by Tracker.mu.
-type userLock struct {
-	mu   sync.Mutex
-	refs int
+// userQueue holds the changes of one user on this node that wait to run. They run one at a
+// time, in order, on a goroutine that exists while the queue is not empty, under no lock: the
+// Tracker decides what to do under Tracker.mu and does the store and broker calls after it.
+// Guarded by Tracker.mu.
+type userQueue struct {
+	ops []func()
 }
 
 func (t *Tracker) onSession(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
+	u, sid := s.User(), s.ID()
 	switch ev {
 	case signaling.SessionConnected:
-		t.track(ctx, s.User(), s.ID())
+		<-t.serial(u.ID, func() { t.track(ctx, u, sid) })
 		t.sendSnapshot(ctx, s)
 	case signaling.SessionResumed:
 		// Normally nothing to do; re-adds a session whose registration failed or was reaped.
-		t.track(ctx, s.User(), s.ID())
+		<-t.serial(u.ID, func() { t.track(ctx, u, sid) })
 	case signaling.SessionGone:
-		t.untrack(ctx, s.User(), s.ID())
+		t.mu.Lock()
+		ls := t.local[sid]
+		if ls == nil {
+			ls = &localSession{user: u}
+			t.local[sid] = ls
+		}
+		ls.gone, ls.goneAt = true, t.clock.Now()
+		t.mu.Unlock()
+		<-t.serial(u.ID, func() { t.unregister(ctx, sid, ls) })
 	case signaling.SessionMoved:
 		// Handed over to another node, which re-adds it to the Store under its own id: forget
 		// it here without removing it, so that nobody sees the user leave.
-		unlock := t.lockUser(s.User().ID)
-		t.mu.Lock()
-		delete(t.local, s.ID())
-		t.mu.Unlock()
-		unlock()
+		<-t.serial(u.ID, func() {
+			t.mu.Lock()
+			delete(t.local, sid)
+			t.mu.Unlock()
+		})
 	}
 }
 
-// track records a live session of this node and adds it to the Store unless it is there.
+// serial queues op behind the earlier changes of the user and returns a channel closed when op
+// has run. Each op bounds its own store and broker calls (CallTimeout), so the wait is bounded
+// by the changes queued before it.
+func (t *Tracker) serial(userID string, op func()) <-chan struct{} {
+	done := make(chan struct{})
+	run := func() {
+		defer close(done)
+		op()
+	}
+	t.mu.Lock()
+	q := t.queues[userID]
+	if q != nil {
+		q.ops = append(q.ops, run)
+		t.mu.Unlock()
+		return done
+	}
+	q = &userQueue{ops: []func(){run}}
+	t.queues[userID] = q
+	t.mu.Unlock()
+	go t.drain(userID, q)
+	return done
+}
+
+// drain runs the queue of one user until it is empty, then forgets it.
+func (t *Tracker) drain(userID string, q *userQueue) {
+	for {
+		t.mu.Lock()
+		if len(q.ops) == 0 {
+			delete(t.queues, userID)
+			if len(t.queues) == 0 && t.drained != nil {
+				close(t.drained)
+				t.drained = nil
+			}
+			t.mu.Unlock()
+			return
+		}
+		op := q.ops[0]
+		q.ops[0] = nil
+		q.ops = q.ops[1:]
+		t.mu.Unlock()
+		op()
+	}
+}
+
+// bound returns the context of one change: ctx's values, not its cancellation (the change must
+// not be half done because a session ended), and a deadline of CallTimeout.
+func (t *Tracker) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), t.callTimeout)
+}
+
+// track records a live session of this node and adds it to the Store unless it is there. It
+// runs in the user's queue.
 func (t *Tracker) track(ctx context.Context, u signaling.User, sid string) {
 	t.ensureStarted(ctx)
-	unlock := t.lockUser(u.ID)
-	defer unlock()
 	t.mu.Lock()
 	ls := t.local[sid]
 	if ls == nil {
@@ -59,29 +118,16 @@ func (t *Tracker) track(ctx context.Context, u signaling.User, sid string) {
 	// Checked after ls is listed: once the node is started (its leftovers cleared), a heartbeat
 	// that started it meanwhile may have missed ls, so add it now.
 	if t.started.Load() && !done {
-		t.registerLocked(ctx, sid, ls)
+		t.register(ctx, sid, ls)
 	}
 }
 
-// untrack removes an ended session; the user goes offline if it was its last.
-func (t *Tracker) untrack(ctx context.Context, u signaling.User, sid string) {
-	unlock := t.lockUser(u.ID)
-	defer unlock()
-	t.mu.Lock()
-	ls := t.local[sid]
-	if ls == nil {
-		ls = &localSession{user: u}
-		t.local[sid] = ls
-	}
-	ls.gone, ls.goneAt = true, t.clock.Now()
-	t.mu.Unlock()
-	t.unregisterLocked(ctx, sid, ls)
-}
-
-// registerLocked adds a session to the Store and announces the user if it came online. The
-// caller holds the user's lock.
-func (t *Tracker) registerLocked(ctx context.Context, sid string, ls *localSession) {
-	first, err := t.store.AddSession(ctx, ls.user.ID, sid, t.node)
+// register adds a session to the Store and announces the user if it came online. It runs in
+// the user's queue.
+func (t *Tracker) register(ctx context.Context, sid string, ls *localSession) {
+	cctx, cancel := t.bound(ctx)
+	first, err := t.store.AddSession(cctx, ls.user.ID, sid, t.node)
+	cancel()
 	if err != nil {
 		t.logFailure("presence: add session; retrying at the next heartbeat", err, "user", ls.user.ID, "session", sid)
 		return
@@ -94,10 +140,12 @@ func (t *Tracker) registerLocked(ctx context.Context, sid string, ls *localSessi
 	}
 }
 
-// unregisterLocked removes an ended session from the Store and announces the user if it went
-// offline. The caller holds the user's lock.
-func (t *Tracker) unregisterLocked(ctx context.Context, sid string, ls *localSession) {
-	last, err := t.store.RemoveSession(ctx, ls.user.ID, sid, ls.goneAt)
+// unregister removes an ended session from the Store and announces the user if it went
+// offline. It runs in the user's queue.
+func (t *Tracker) unregister(ctx context.Context, sid string, ls *localSession) {
+	cctx, cancel := t.bound(ctx)
+	last, err := t.store.RemoveSession(cctx, ls.user.ID, sid, ls.goneAt)
+	cancel()
 	if err != nil {
 		t.logFailure("presence: remove session; retrying at the next heartbeat", err, "user", ls.user.ID, "session", sid)
 		return
@@ -109,27 +157,5 @@ func (t *Tracker) unregisterLocked(ctx context.Context, sid string, ls *localSes
 	t.mu.Unlock()
 	if last {
 		t.publish(ctx, ls.user, Entry{UserID: ls.user.ID, Status: StatusOffline, LastSeen: ls.goneAt})
-	}
-}
-
-// lockUser takes the lock that serializes the changes of one user and returns its release.
-func (t *Tracker) lockUser(id string) (unlock func()) {
-	t.mu.Lock()
-	l := t.users[id]
-	if l == nil {
-		l = &userLock{}
-		t.users[id] = l
-	}
-	l.refs++
-	t.mu.Unlock()
-	l.mu.Lock()
-	return func() {
-		l.mu.Unlock()
-		t.mu.Lock()
-		l.refs--
-		if l.refs == 0 {
-			delete(t.users, id)
-		}
-		t.mu.Unlock()
 	}
 }

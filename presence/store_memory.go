@@ -30,7 +30,20 @@ type memNode struct {
 	deadline time.Time         // zero: never heartbeated
 }
 
-var _ Store = (*MemoryStore)(nil)
+var (
+	_ Store          = (*MemoryStore)(nil)
+	_ SessionCounter = (*MemoryStore)(nil)
+)
+
+// NodeSessions implements SessionCounter.
+func (s *MemoryStore) NodeSessions(_ context.Context, nodeID string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.nodes[nodeID]; n != nil {
+		return len(n.sessions), nil
+	}
+	return 0, nil
+}
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {

@@ -22,8 +22,10 @@ import (
 // offline, with lastSeen, when its last session is gone. The changes of one user are serialized
 // on a node, so co-members see them in order.
 //
-// Store failures never lose a change for good: a session that could not be added or removed is
-// retried at every heartbeat, and the failure is logged.
+// Store failures never lose a change for good: a session that could not be added or removed, and
+// an announcement whose audience lookup or publish failed, are retried at the next heartbeats,
+// and the failure is logged. No lock is held across a store or broker call: each user's changes
+// wait in a queue of their own and run in order, each bounded by Options.CallTimeout.
 type Tracker struct {
 	hub   signaling.Hub
 	store Store
@@ -36,15 +38,18 @@ type Tracker struct {
 
 	onChange func(context.Context, Entry) // nil: no calls
 
-	beatMu  sync.Mutex  // serializes heartbeats; held across their store calls
-	started atomic.Bool // the node's leftovers are cleared and its first heartbeat is done; set under beatMu
+	callTimeout time.Duration // bounds the store and broker calls of each change
+	beat        chan struct{} // holds a token while a heartbeat runs
+	started     atomic.Bool   // the node's leftovers are cleared and its first heartbeat is done; set while beat is held
 
 	mu      sync.Mutex
 	local   map[string]*localSession // this node's sessions, by id
-	users   map[string]*userLock
+	queues  map[string]*userQueue    // the changes waiting to run, by user; a user is here while its queue runs
+	pending map[string]*announcement // failed announcements waiting for the next heartbeat, by user
 	timer   clock.Timer
 	closed  bool
 	ticking sync.WaitGroup
+	drained chan struct{} // closed when the last user queue empties; set by Close while some run
 
 	changes   []func()      // queued OnChange calls
 	notifying chan struct{} // closed when the goroutine running changes exits; nil while none runs
@@ -76,7 +81,11 @@ func New(hub signaling.Hub, opts *Options) (*Tracker, error) {
 		every: o.HeartbeatInterval,
 		ttl:   o.NodeTTL,
 		local: map[string]*localSession{},
-		users: map[string]*userLock{},
+
+		callTimeout: o.CallTimeout,
+		beat:        make(chan struct{}, 1),
+		queues:      map[string]*userQueue{},
+		pending:     map[string]*announcement{},
 
 		onChange: o.OnChange,
 	}
@@ -89,8 +98,8 @@ func New(hub signaling.Hub, opts *Options) (*Tracker, error) {
 	return t, nil
 }
 
-// Close stops the heartbeat and waits for a running one to finish, then for the OnChange calls
-// queued so far. It does not remove the node's sessions: after a graceful shutdown their users
+// Close stops the heartbeat and waits for a running one to finish, then for the changes and the
+// OnChange calls queued so far. It does not remove the node's sessions: after a graceful shutdown their users
 // reconnect to other nodes, and whoever does not goes offline when the node's deadline passes
 // (NodeTTL), so a restart shows co-members nothing. Session hooks and handlers keep working (and
 // so does OnChange). Close is idempotent.
@@ -106,6 +115,16 @@ func (t *Tracker) Close() error {
 	}
 	t.mu.Unlock()
 	t.ticking.Wait()
+	t.mu.Lock()
+	var drained chan struct{}
+	if len(t.queues) > 0 {
+		drained = make(chan struct{})
+		t.drained = drained
+	}
+	t.mu.Unlock()
+	if drained != nil {
+		<-drained
+	}
 	t.mu.Lock()
 	done := t.notifying
 	t.mu.Unlock()

@@ -19,8 +19,7 @@ import (
 )
 
 const (
-	wait  = 2 * time.Second        // for events that must come
-	quiet = 150 * time.Millisecond // for events that must not
+	wait = 2 * time.Second // for events that must come
 )
 
 var (
@@ -93,6 +92,25 @@ func (h *hookLog) wait(t *testing.T, want string) {
 	}
 }
 
+// roomSubscriber subscribes each starting session to the topics of its user's rooms, as chat
+// does: presence publishes to those topics. Register it before the Tracker.
+func roomSubscriber(hub signaling.Hub, rs presence.Rooms) signaling.SessionHook {
+	return func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
+		if ev != signaling.SessionConnected && ev != signaling.SessionResumed {
+			return
+		}
+		ids, err := rs.Rooms(ctx, s.User().ID)
+		if err != nil {
+			panic(err)
+		}
+		for _, r := range ids {
+			if err := hub.Subscribe(ctx, s.ID(), signaling.RoomTopic(r)); err != nil {
+				panic(err)
+			}
+		}
+	}
+}
+
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) {
@@ -115,6 +133,9 @@ func startNode(t *testing.T, clk *clock.Manual, nodeOpts *signaling.NodeOptions,
 		to = *trOpts
 	}
 	to.Logger = log
+	if to.Rooms != nil {
+		node.OnSession(roomSubscriber(node, to.Rooms))
+	}
 	tr, err := presence.New(node, &to)
 	if err != nil {
 		t.Fatal(err)
@@ -178,12 +199,12 @@ func TestTabs(t *testing.T) {
 	is.Equal(p.LastSeen, "")     // online carries no lastSeen
 
 	tab2, _ := connect(t, node, alice)
-	b.ExpectNone("presence", quiet) // a second tab changes nothing visible
+	b.ExpectQuiet("presence") // a second tab changes nothing visible
 
 	clk.Advance(3 * time.Second)
 	tab1.Close(signaling.StatusNormalClosure)
 	hooks.wait(t, "gone alice")
-	b.ExpectNone("presence", quiet) // one of two tabs closing changes nothing
+	b.ExpectQuiet("presence") // one of two tabs closing changes nothing
 	e, err := tr.Status(context.Background(), "alice")
 	is.NoErr(err)
 	is.Equal(e.Status, presence.StatusOnline) // alice is still online
@@ -194,7 +215,7 @@ func TestTabs(t *testing.T) {
 	is.Equal(p.User.ID, "alice")                    // bob learns alice left
 	is.Equal(p.Status, "offline")                   // with her last tab
 	is.Equal(p.LastSeen, ms(t0.Add(5*time.Second))) // last seen when it closed, RFC 3339 ms
-	b.ExpectNone("presence", quiet)                 // exactly once
+	b.ExpectQuiet("presence")                       // exactly once
 	e, err = tr.Status(context.Background(), "alice")
 	is.NoErr(err)
 	is.Equal(e.Status, presence.StatusOffline)         // the tracker agrees
@@ -212,7 +233,7 @@ func TestNonCoMemberGetsNothing(t *testing.T) {
 	is.Equal(expectPresence(t, b).Status, "online") // the co-member hears of alice
 	a.Close(signaling.StatusNormalClosure)
 	is.Equal(expectPresence(t, b).Status, "offline") // both ways
-	c.ExpectNone("presence", quiet)                  // carol hears nothing
+	c.ExpectQuiet("presence")                        // carol hears nothing
 }
 
 func TestDroppedSessionGrace(t *testing.T) {
@@ -228,9 +249,9 @@ func TestDroppedSessionGrace(t *testing.T) {
 		start := clk.Now()
 		a.Close(signaling.StatusGoingAway)
 		hooks.wait(t, "dropped alice")
-		b.ExpectNone("presence", quiet) // a dropped session keeps alice online
+		b.ExpectQuiet("presence") // a dropped session keeps alice online
 		clk.Advance(59 * time.Second)
-		b.ExpectNone("presence", quiet) // still within the resume window
+		b.ExpectQuiet("presence") // still within the resume window
 		clk.Advance(time.Second)
 		hooks.wait(t, "gone alice")
 		p := expectPresence(t, b)
@@ -254,7 +275,7 @@ func TestDroppedSessionGrace(t *testing.T) {
 		a2.Expect("resumed", wait)
 		hooks.wait(t, "resumed alice")
 		clk.Advance(61 * time.Second)
-		b.ExpectNone("presence", quiet) // a resume shows co-members nothing
+		b.ExpectQuiet("presence") // a resume shows co-members nothing
 		a2.Close(signaling.StatusNormalClosure)
 		is.Equal(expectPresence(t, b).Status, "offline") // until the resumed session ends
 	})
@@ -274,7 +295,8 @@ func TestAway(t *testing.T) {
 	is.Equal(p.Status, "away")   // her chosen status
 
 	a.Send("presence", map[string]string{"status": "away"})
-	b.ExpectNone("presence", quiet) // no change, no event
+	a.Sync(wait)              // alice's request is handled
+	b.ExpectQuiet("presence") // no change, no event
 
 	for _, bad := range []string{`{"status":"busy"}`, `{"status":"offline"}`, `{"status":5}`, `{}`, `null`} {
 		a.SendRaw([]byte(`{"event":"presence","ref":"r","data":` + bad + `}`))
@@ -284,7 +306,7 @@ func TestAway(t *testing.T) {
 	}
 
 	a2, _ := connect(t, node, alice)
-	b.ExpectNone("presence", quiet) // a new tab keeps the chosen status
+	b.ExpectQuiet("presence") // a new tab keeps the chosen status
 	e, err := tr.Status(context.Background(), "alice")
 	is.NoErr(err)
 	is.Equal(e.Status, presence.StatusAway) // still away
@@ -405,18 +427,21 @@ func TestGetPresence(t *testing.T) {
 	_ = is
 }
 
-func TestTwoSharedRoomsOneEvent(t *testing.T) {
+func TestOneEventPerSharedRoom(t *testing.T) {
 	is := is.New(t)
 	clk := clock.NewManual(t0)
-	node, _, _ := startNode(t, clk, nil, &presence.Options{Rooms: rooms{"r1": {alice, bob}, "r2": {bob, alice}}})
+	node, _, hooks := startNode(t, clk, nil, &presence.Options{Rooms: rooms{"r1": {alice, bob}, "r2": {bob, alice}}})
 	b, snap := connect(t, node, bob)
 	is.Equal(len(snap.Users), 1) // alice listed once in the snapshot
 	a, _ := connect(t, node, alice)
-	is.Equal(expectPresence(t, b).Status, "online") // one event
-	b.ExpectNone("presence", quiet)                 // not one per shared room
+	is.Equal(expectPresence(t, b).Status, "online") // one event per shared room: r1
+	is.Equal(expectPresence(t, b).Status, "online") // and r2, the same content
+	b.ExpectQuiet("presence")                       // and no more
 	a.Close(signaling.StatusNormalClosure)
-	is.Equal(expectPresence(t, b).Status, "offline") // one event
-	b.ExpectNone("presence", quiet)                  // not one per shared room
+	is.Equal(expectPresence(t, b).Status, "offline") // r1
+	is.Equal(expectPresence(t, b).Status, "offline") // r2
+	hooks.wait(t, "gone alice")
+	b.ExpectQuiet("presence") // and no more
 }
 
 func TestOnlineAndStatus(t *testing.T) {
@@ -529,8 +554,8 @@ func TestStoreUnavailable(t *testing.T) {
 	store.fail.Store(true)
 	a := signalingtest.Connect(t, node, alice, nil)
 	hooks.wait(t, "connected alice")
-	a.ExpectNone("presence_snapshot", quiet) // no snapshot rather than a wrong one
-	b.ExpectNone("presence", quiet)          // alice could not be recorded yet
+	a.ExpectQuiet("presence_snapshot") // no snapshot rather than a wrong one
+	b.ExpectQuiet("presence")          // alice could not be recorded yet
 	a.SendRef("ping", map[string]string{}, "p")
 	a.Expect("pong", wait) // the session works regardless
 	a.SendRef("presence", map[string]string{"status": "away"}, "s")
@@ -549,7 +574,7 @@ func TestStoreUnavailable(t *testing.T) {
 	goneAt := clk.Now()
 	a.Close(signaling.StatusNormalClosure)
 	hooks.wait(t, "gone alice")
-	b.ExpectNone("presence", quiet) // the removal failed
+	b.ExpectQuiet("presence") // the removal failed
 
 	store.fail.Store(false)
 	clk.Advance(5 * time.Second)
@@ -570,14 +595,19 @@ func cluster(t *testing.T, rs rooms, storeA presence.Store, store presence.Store
 func TestTwoNodes(t *testing.T) {
 	is := is.New(t)
 	store := presence.NewMemoryStore()
-	_, na, nb, _, _ := cluster(t, rooms{"r1": {alice, bob}}, store, store)
+	clk := clock.NewManual(t0)
+	broker := signaling.NewMemoryBroker()
+	rs := rooms{"r1": {alice, bob}}
+	na, _, hooksA := startNode(t, clk, &signaling.NodeOptions{ID: "node-a", Broker: broker}, &presence.Options{Store: store, Rooms: rs})
+	nb, _, _ := startNode(t, clk, &signaling.NodeOptions{ID: "node-b", Broker: broker}, &presence.Options{Store: store, Rooms: rs})
 	b, _ := connect(t, nb, bob)
 	a1, _ := connect(t, na, alice)
 	is.Equal(expectPresence(t, b).Status, "online") // alice online on node a
 	a2, _ := connect(t, nb, alice)
-	b.ExpectNone("presence", quiet) // and on node b too: no change
+	b.ExpectQuiet("presence") // and on node b too: no change
 	a1.Close(signaling.StatusNormalClosure)
-	b.ExpectNone("presence", quiet) // still connected to node b
+	hooksA.wait(t, "gone alice")
+	b.ExpectQuiet("presence") // still connected to node b
 	a2.Close(signaling.StatusNormalClosure)
 	is.Equal(expectPresence(t, b).Status, "offline") // until both sessions end
 }
@@ -591,7 +621,7 @@ func TestDeadNodeExpires(t *testing.T) {
 	is.Equal(expectPresence(t, b).Status, "online") // alice online on node a
 	is.NoErr(ta.Close())                            // node a stops heartbeating, as if it died
 	clk.Advance(15 * time.Second)
-	b.ExpectNone("presence", quiet) // within its TTL nothing shows
+	b.ExpectQuiet("presence") // within its TTL nothing shows
 	clk.Advance(15 * time.Second)
 	p := expectPresence(t, b)
 	is.Equal(p.Status, "offline") // node b expired node a's sessions

@@ -83,7 +83,7 @@ func (b *lineBuffer) waitFor(t testing.TB, re *regexp.Regexp, d time.Duration) s
 var listenLine = regexp.MustCompile(`listening on http://(\S+)`)
 
 // startServer runs run() with args (plus -addr 127.0.0.1:0 unless given) until the test ends.
-func startServer(t *testing.T, args ...string) *testServer {
+func startServer(t testing.TB, args ...string) *testServer {
 	t.Helper()
 	if !strings.Contains(strings.Join(args, " "), "-addr") {
 		args = append([]string{"-addr", "127.0.0.1:0"}, args...)
@@ -101,7 +101,7 @@ func startServer(t *testing.T, args ...string) *testServer {
 }
 
 // stop cancels the server's context and waits for run to return.
-func (ts *testServer) stop(t *testing.T) error {
+func (ts *testServer) stop(t testing.TB) error {
 	ts.cancel()
 	select {
 	case err := <-ts.done:

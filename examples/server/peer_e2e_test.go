@@ -68,7 +68,7 @@ type meshPeer struct {
 	rec *recorder
 }
 
-func dialPeer(t *testing.T, ts *testServer, user string) meshPeer {
+func dialPeer(t testing.TB, ts *testServer, user string) meshPeer {
 	t.Helper()
 	rec := newRecorder()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -90,7 +90,7 @@ func dialPeer(t *testing.T, ts *testServer, user string) meshPeer {
 
 // mesh starts a meeting with the first peer as host and has the others join concurrently; it
 // returns the time from the joins to every pair connected with its data channel open.
-func mesh(t *testing.T, ts *testServer, room string, users ...string) ([]meshPeer, time.Duration) {
+func mesh(t testing.TB, ts *testServer, room string, users ...string) ([]meshPeer, time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -198,21 +198,30 @@ func TestMeshThroughReferenceServer(t *testing.T) {
 	})
 }
 
-// TestMeshTimes logs join-to-all-connected times for 2, 4 and 6 peers (README figures).
-func TestMeshTimes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("WebRTC timing")
-	}
-	ts := startServer(t, "-dev-auth")
+// BenchmarkMesh measures, for meshes of 2, 4 and 6 headless Pion peers through the reference
+// server on loopback, the time from the joins to every pair connected with its data channel
+// open (ms/mesh; ns/op also counts dialing the peers). The README's figures come from
+//
+//	go test -run '^$' -bench BenchmarkMesh -benchtime 5x ./examples/server/
+func BenchmarkMesh(b *testing.B) {
+	ts := startServer(b, "-dev-auth")
 	for _, n := range []int{2, 4, 6} {
-		users := make([]string, n)
-		for i := range users {
-			users[i] = fmt.Sprintf("t%d-%d", n, i)
-		}
-		peers, took := mesh(t, ts, fmt.Sprintf("times-%d", n), users...)
-		t.Logf("%d peers (%d pairs): join to all connected in %v", n, n*(n-1)/2, took)
-		for _, p := range peers {
-			_ = p.Close()
-		}
+		b.Run(fmt.Sprintf("peers=%d", n), func(b *testing.B) {
+			var total time.Duration
+			round := 0
+			for b.Loop() {
+				round++
+				users := make([]string, n)
+				for i := range users {
+					users[i] = fmt.Sprintf("b%d-%d-%d", n, round, i)
+				}
+				peers, took := mesh(b, ts, fmt.Sprintf("bench-%d-%d", n, round), users...)
+				total += took
+				for _, p := range peers {
+					_ = p.Close()
+				}
+			}
+			b.ReportMetric(float64(total.Microseconds())/1000/float64(round), "ms/mesh")
+		})
 	}
 }

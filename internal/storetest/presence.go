@@ -85,6 +85,37 @@ func Presence(t *testing.T, newStore func(t *testing.T) presence.Store) {
 		is.True(status(t, s, "u1").LastSeen.IsZero()) // online again: no lastSeen
 	})
 
+	t.Run("node sessions counted", func(t *testing.T) {
+		is := is.New(t)
+		s := newStore(t)
+		sc, ok := s.(presence.SessionCounter)
+		if !ok {
+			t.Skip("the store does not implement presence.SessionCounter")
+		}
+		n, err := sc.NodeSessions(ctx, "n1")
+		is.NoErr(err)
+		is.Equal(n, 0) // an unknown node holds none
+		for _, x := range []struct{ user, session, node string }{{"u1", "s1", "n1"}, {"u1", "s2", "n1"}, {"u2", "s3", "n1"}, {"u3", "s4", "n2"}} {
+			_, err := s.AddSession(ctx, x.user, x.session, x.node)
+			is.NoErr(err)
+		}
+		n, err = sc.NodeSessions(ctx, "n1")
+		is.NoErr(err)
+		is.Equal(n, 3)                               // every session of the node, whichever user
+		_, err = s.AddSession(ctx, "u2", "s3", "n2") // moved to n2
+		is.NoErr(err)
+		_, err = s.RemoveSession(ctx, "u1", "s1", t0)
+		is.NoErr(err)
+		n, err = sc.NodeSessions(ctx, "n1")
+		is.NoErr(err)
+		is.Equal(n, 1) // moves and removals count
+		_, err = s.RemoveNode(ctx, "n2", t0)
+		is.NoErr(err)
+		n, err = sc.NodeSessions(ctx, "n2")
+		is.NoErr(err)
+		is.Equal(n, 0) // and so does a removed node
+	})
+
 	t.Run("get keeps order", func(t *testing.T) {
 		is := is.New(t)
 		s := newStore(t)

@@ -97,7 +97,7 @@ type serverOptions struct {
 	meeting meeting.Options
 }
 
-func newTestServer(t *testing.T, so *serverOptions, rooms ...string) *testServer {
+func newTestServer(t testing.TB, so *serverOptions, rooms ...string) *testServer {
 	t.Helper()
 	var o serverOptions
 	if so != nil {
@@ -164,7 +164,7 @@ func testICE(o *peer.Options) {
 }
 
 // dialPeer connects user id to s; it is closed when the test ends.
-func dialPeer(ctx context.Context, t *testing.T, s *testServer, id string, mod func(*peer.Options)) *testPeer {
+func dialPeer(ctx context.Context, t testing.TB, s *testServer, id string, mod func(*peer.Options)) *testPeer {
 	t.Helper()
 	is := is.New(t)
 	tp := &testPeer{id: id, changed: make(chan struct{}), data: make(chan peer.Message, 256)}
@@ -292,7 +292,7 @@ func ids(peers []*testPeer) []string {
 
 // checkNoLeaks fails the test if goroutines of Pion, this package, the WebSocket code or the
 // server outlive it. Call it first, so that its cleanup runs after all the others.
-func checkNoLeaks(t *testing.T) {
+func checkNoLeaks(t testing.TB) {
 	t.Cleanup(func() {
 		deadline := time.Now().Add(15 * time.Second)
 		tick := time.NewTicker(20 * time.Millisecond)
@@ -338,7 +338,7 @@ func leakedGoroutines() []string {
 
 // startMesh starts a meeting in room with peers[0] as host and joins the others, all at once,
 // and waits until every pair is connected. It returns how long that took from the first join.
-func startMesh(ctx context.Context, t *testing.T, room string, peers []*testPeer) time.Duration {
+func startMesh(ctx context.Context, t testing.TB, room string, peers []*testPeer) time.Duration {
 	t.Helper()
 	is := is.New(t)
 	is.NoErr(peers[0].Start(ctx, room)) // the host starts the meeting

@@ -22,10 +22,7 @@ import (
 // Two meeting Services on two Nodes, sharing a memory broker, one Redis store and a manual clock:
 // the timers of a meeting move between them.
 
-const (
-	wait  = 2 * time.Second       // bounds every expectation
-	quiet = 20 * time.Millisecond // how long an ExpectNone looks after a barrier
-)
+const wait = 2 * time.Second // bounds every expectation
 
 var (
 	alice = signaling.User{ID: "alice", Username: "Alice"}
@@ -192,8 +189,7 @@ func settle(c *client) {
 
 // none asserts, after a barrier, that c got no frame of event.
 func none(c *client, event string) {
-	settle(c)
-	c.ExpectNone(event, quiet)
+	c.ExpectQuiet(event)
 }
 
 func (w *world) send(c *client, event, roomID string) {

@@ -37,6 +37,11 @@
 // A node whose sessions were claimed is kept in the reaped set until its next Heartbeat, which
 // reports it; nodes that never come back leave their id there, so prefer stable node ids.
 //
+// A Redis that loses its data (restarted without persistence, flushed, evicting keys) loses the
+// sessions of live users too. Store implements presence.SessionCounter (HLEN of a node's hash),
+// so each Tracker's heartbeat notices that Redis holds fewer of its sessions than it added and
+// adds them again: users still connected show online again within one HeartbeatInterval.
+//
 // All times (deadlines, lastSeen) come from the callers' arguments, never from the Redis
 // server's clock, and are kept in milliseconds. Last-seen times are kept as long as the keys live.
 //

@@ -39,7 +39,10 @@ type Store struct {
 	batch int
 }
 
-var _ presence.Store = (*Store)(nil)
+var (
+	_ presence.Store          = (*Store)(nil)
+	_ presence.SessionCounter = (*Store)(nil)
+)
 
 // New returns a Store on rdb. Nil options mean all defaults. It does not contact Redis.
 func New(rdb redis.UniversalClient, opts *Options) *Store {
@@ -151,6 +154,17 @@ func (s *Store) Heartbeat(ctx context.Context, nodeID string, until time.Time) (
 		return false, unavailable("heartbeat", err)
 	}
 	return v == 1, nil
+}
+
+// NodeSessions implements presence.SessionCounter: how many sessions the store holds for
+// nodeID. A Tracker compares it with its own count at each heartbeat, so that a Redis that lost
+// its data (restarted without persistence, flushed, evicting) gets the live sessions back.
+func (s *Store) NodeSessions(ctx context.Context, nodeID string) (int, error) {
+	n, err := s.rdb.HLen(ctx, s.nodeKey(nodeID)).Result()
+	if err != nil {
+		return 0, unavailable("node sessions", err)
+	}
+	return int(n), nil
 }
 
 // Expire implements presence.Store. It claims dead nodes in batches of sessions, each batch one

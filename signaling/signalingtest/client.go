@@ -3,7 +3,10 @@ package signalingtest
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,7 +185,41 @@ func (c *Client) ExpectError(d time.Duration) (code string, f Frame) {
 	return e.Code, f
 }
 
-// ExpectNone fails the test if a frame of event arrives within d (or is already queued).
+// syncs numbers the refs of Sync's pings, unique in the process.
+var syncs atomic.Uint64
+
+// Sync is a barrier: it sends a `ping` with a fresh ref and waits, at most d, for its `pong`.
+// The server reads a session's frames in order and queues the pong behind every frame queued
+// for the session before it read the ping, so when Sync returns every such frame has arrived;
+// they stay queued for later calls. An event that a server-side action sends is covered once
+// that action has finished (the hook or handler returned, the memory broker delivered).
+func (c *Client) Sync(d time.Duration) {
+	c.t.Helper()
+	ref := "signalingtest-sync-" + strconv.FormatUint(syncs.Add(1), 10)
+	c.SendRef("ping", struct{}{}, ref)
+	if _, ok := c.take(func(f Frame) bool { return f.Event == "pong" && f.Ref == ref }, d, true); !ok {
+		c.t.Fatalf("signalingtest: no pong for barrier %s within %v; have %s", ref, d, c.pending())
+	}
+}
+
+// ExpectQuiet checks an absence after a barrier: it runs Sync and fails the test if a frame of
+// one of events (of any event, when none is given) arrived before the barrier's pong or is
+// queued. Unlike ExpectNone it waits for no window of time, so a late event fails it instead of
+// passing it: use it after the action whose absence of effect it checks has finished.
+func (c *Client) ExpectQuiet(events ...string) {
+	c.t.Helper()
+	c.Sync(5 * time.Second)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range c.backlog {
+		if len(events) == 0 || slices.Contains(events, f.Event) {
+			c.t.Fatalf("signalingtest: unexpected %q before the barrier: %s", f.Event, f.Raw)
+		}
+	}
+}
+
+// ExpectNone fails the test if a frame of event arrives within d (or is already queued). It
+// passes when the event comes after d; prefer ExpectQuiet, which checks after a barrier.
 func (c *Client) ExpectNone(event string, d time.Duration) {
 	c.t.Helper()
 	if f, ok := c.take(func(f Frame) bool { return f.Event == event }, d, false); ok {
