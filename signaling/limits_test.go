@@ -3,6 +3,7 @@ package signaling_test
 import (
 	"context"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -192,4 +193,59 @@ func TestSessionsPerUserBounded(t *testing.T) {
 	is.Equal(n.Stats().Sessions, int64(16))     // the limit, all dropped
 	is.Equal(n.Stats().Evicted, int64(2000-16)) // the oldest dropped ones went first
 	is.Equal(len(n.LocalSessions("u1")), 16)
+}
+
+// TestStalledHandlerChargesNothing: while a handler is stalled (a backend that does not
+// answer), a client sending within its rate (10/s, burst 10) keeps sending for 13 s; once the
+// backend is back every frame is handled and none was rate_limited, because frames are charged
+// when they arrive, not when the server gets to them.
+func TestStalledHandlerChargesNothing(t *testing.T) {
+	is := is.New(t)
+	clk := clock.NewManual(epoch)
+	n := echoNode(t, &signaling.NodeOptions{Clock: clk, RateLimit: 10, RateBurst: 10})
+	gate := make(chan struct{})
+	var once sync.Once
+	n.Handle("work", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
+		once.Do(func() { <-gate }) // the first call stalls until the backend is back
+		return s.Reply(ctx, e, "done", nil)
+	}))
+	srv, cli := signalingtest.Pipe()
+	rc := &readEntryConn{Conn: srv, entries: make(chan struct{}, 200)}
+	go func() { _ = n.Serve(context.Background(), rc, signaling.User{ID: "u1"}, nil) }()
+	c := signalingtest.NewClient(t, cli, signaling.JSON)
+	c.Expect("session", wait)
+	<-rc.entries // the reader waits for the first frame
+	const frames = 130
+	for i := range frames {
+		clk.Advance(100 * time.Millisecond) // 10 per second: within the rate
+		c.SendRef("work", struct{}{}, strconv.Itoa(i))
+		if i < 128 { // the reader charged frame i and waits for the next (until the inbox is full)
+			select {
+			case <-rc.entries:
+			case <-time.After(wait):
+				t.Fatalf("the reader did not read frame %d", i)
+			}
+		}
+	}
+	close(gate)
+	for i := range frames {
+		f := c.Next(wait)
+		if f.Event != "done" {
+			t.Fatalf("frame %d: %s", i, f.Raw)
+		}
+		is.Equal(f.Ref, strconv.Itoa(i))
+	}
+	is.Equal(n.Stats().RateLimited, int64(0))
+}
+
+// readEntryConn is a server-side Conn that signals every time the reader asks for a frame:
+// everything read before has been charged.
+type readEntryConn struct {
+	signaling.Conn
+	entries chan struct{}
+}
+
+func (c *readEntryConn) Read(ctx context.Context) ([]byte, error) {
+	c.entries <- struct{}{}
+	return c.Conn.Read(ctx)
 }
