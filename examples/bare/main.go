@@ -2,8 +2,9 @@
 // on github.com/coder/websocket with nothing else, no authentication, no store, no seq, no
 // presence, no resume. It speaks just enough of Huddle's protocol for examples/loadgen: a
 // `session` frame first, `join_room` / `leave_room` (answered `room_joined` / `room_left`),
-// `message` (encoded once, written to every member of the room, the sender included) and
-// `ping` (answered `pong`). Each connection has one writer goroutine draining a buffered
+// `message` (encoded once, written to every member of the room, the sender included),
+// `video-signal` (relayed to the sessions of `targetId`, no meeting state: `start_meeting` and
+// `join_meeting` are answered at once) and `ping` (answered `pong`). Each connection has one writer goroutine draining a buffered
 // channel; a connection whose channel is full is closed with 1013, as Huddle does.
 //
 //	go run ./examples/bare -addr 127.0.0.1:18081
@@ -48,7 +49,7 @@ func run(ctx context.Context, addr string, queue int) error {
 	if err != nil {
 		return err
 	}
-	h := &hub{rooms: map[string]*room{}, queue: queue}
+	h := &hub{rooms: map[string]*room{}, users: map[string][]*client{}, queue: queue}
 	mux := http.NewServeMux()
 	mux.Handle("/ws", h)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
@@ -74,6 +75,7 @@ func run(ctx context.Context, addr string, queue int) error {
 type hub struct {
 	mu    sync.Mutex
 	rooms map[string]*room
+	users map[string][]*client // for video-signal
 	queue int
 	ids   atomic.Uint64
 }
@@ -106,6 +108,8 @@ func (h *hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	go cl.writeLoop(ctx)
 	sid := strconv.FormatUint(h.ids.Add(1), 10)
 	cl.send(mustJSON(frame{Event: "session", Data: map[string]any{"sessionId": sid, "user": map[string]string{"id": user}}}))
+	h.addUser(cl)
+	defer h.removeUser(cl)
 	joined := map[string]bool{}
 	defer func() {
 		for id := range joined {
@@ -120,8 +124,11 @@ func (h *hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var in struct {
 			Event string `json:"event"`
 			Data  struct {
-				RoomID  string `json:"roomId"`
-				Content string `json:"content"`
+				RoomID    string          `json:"roomId"`
+				Content   string          `json:"content"`
+				TargetID  string          `json:"targetId"`
+				Type      string          `json:"type"`
+				Candidate json.RawMessage `json:"candidate"`
 			} `json:"data"`
 			Ref string `json:"ref"`
 		}
@@ -141,6 +148,20 @@ func (h *hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.fanOut(in.Data.RoomID, mustJSON(frame{Event: "message", Data: map[string]any{
 				"roomId": in.Data.RoomID, "content": in.Data.Content, "sender": map[string]string{"id": user},
 			}}))
+		case "start_meeting":
+			cl.send(mustJSON(frame{Event: "meeting_started", Data: map[string]any{"roomId": in.Data.RoomID}}))
+		case "join_meeting":
+			cl.send(mustJSON(frame{Event: "meeting_joined", Data: map[string]any{"roomId": in.Data.RoomID}, Ref: in.Ref}))
+		case "video-signal":
+			b := mustJSON(frame{Event: "video-signal", Data: map[string]any{
+				"type": in.Data.Type, "roomId": in.Data.RoomID, "senderId": user, "targetId": in.Data.TargetID, "candidate": in.Data.Candidate,
+			}})
+			h.mu.Lock()
+			targets := h.users[in.Data.TargetID]
+			h.mu.Unlock()
+			for _, t := range targets {
+				t.send(b)
+			}
 		case "ping":
 			cl.send(mustJSON(frame{Event: "pong", Data: struct{}{}, Ref: in.Ref}))
 		}
@@ -186,6 +207,28 @@ func (c *client) writeLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
+	}
+}
+
+func (h *hub) addUser(c *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.users[c.user] = append(append([]*client(nil), h.users[c.user]...), c) // copy: readers hold old slices
+}
+
+func (h *hub) removeUser(c *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var next []*client
+	for _, o := range h.users[c.user] {
+		if o != c {
+			next = append(next, o)
+		}
+	}
+	if len(next) == 0 {
+		delete(h.users, c.user)
+	} else {
+		h.users[c.user] = next
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 // session frame and room_joined.
 func TestFanOut(t *testing.T) {
 	is := is.New(t)
-	srv := httptest.NewServer(&hub{rooms: map[string]*room{}, queue: 16})
+	srv := httptest.NewServer(&hub{rooms: map[string]*room{}, users: map[string][]*client{}, queue: 16})
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -42,4 +42,6 @@ func TestFanOut(t *testing.T) {
 	for _, c := range conns {
 		is.Equal(read(c), "message") // every member, the sender included
 	}
+	is.NoErr(conns[0].Write(ctx, websocket.MessageText, []byte(`{"event":"video-signal","data":{"roomId":"r","targetId":"b","type":"candidate","candidate":{}}}`)))
+	is.Equal(read(conns[1]), "video-signal") // relayed to its target
 }

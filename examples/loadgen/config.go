@@ -35,6 +35,7 @@ type config struct {
 	allowRemote  bool
 	serverPID    int    // sample this process's CPU and memory in /proc (0: not)
 	idle         bool   // connect and join, then send nothing for -duration
+	signal       bool   // pairs: rooms of two in a meeting, sending video-signal to each other
 	row          string // also print the results as one markdown table row named this
 }
 
@@ -58,6 +59,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.IntVar(&c.concurrency, "connect-concurrency", 50, "dials in flight at once")
 	fs.IntVar(&c.serverPID, "server-pid", 0, "pid of the server (on this machine): report its CPU time per 1000 deliveries and its memory, from /proc")
 	fs.BoolVar(&c.idle, "idle", false, "connect and join, then send nothing for -duration: measures memory per idle connection (with -server-pid)")
+	fs.BoolVar(&c.signal, "signal", false, "signalling pairs: -rooms must be -clients/2; each pair starts a meeting in its room and the clients send video-signal candidates to each other")
 	fs.StringVar(&c.row, "row", "", "also print the results as one markdown table row with this name (see scripts/bench-fanout)")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a -url whose host is not loopback (only for servers you are responsible for)")
 	fs.Usage = func() {
@@ -91,6 +93,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		return c, errors.New("loadgen: -warmup and -drain must not be negative")
 	case c.contentBytes < 1:
 		return c, errors.New("loadgen: -content-bytes must be at least 1")
+	case c.signal && c.clients != 2*c.rooms:
+		return c, errors.New("loadgen: -signal needs -rooms = -clients/2 (pairs)")
 	case c.concurrency < 1:
 		return c, errors.New("loadgen: -connect-concurrency must be at least 1")
 	}

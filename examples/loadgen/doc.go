@@ -35,6 +35,8 @@
 //	-allow-remote   allow a target that is not loopback
 //	-server-pid     the server's pid on this machine: report its CPU time per 1000 deliveries
 //	                (from the end of the warmup to the last delivery) and its memory (/proc)
+//	-signal         signalling pairs (-rooms = -clients/2): each pair starts and joins a meeting
+//	                in its room, and the messages are video-signal candidates to the peer
 //	-idle           connect and join, then send nothing for -duration (memory per connection)
 //	-row            also print the results as one markdown table row (scripts/bench-fanout)
 //

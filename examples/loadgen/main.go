@@ -128,6 +128,13 @@ func (l *load) execute(ctx context.Context) result {
 		res.sizes = [2]int{min(res.sizes[0], n), max(res.sizes[1], n)}
 	}
 
+	if l.cfg.signal {
+		if err := l.pairUp(ctx, clients); err != nil {
+			l.stats.clientError("meeting", err)
+			res.closeTime = closeAll(clients)
+			return res
+		}
+	}
 	var writers sync.WaitGroup
 	for _, c := range clients {
 		c.queue = make(chan sendItem, queueSize)
@@ -271,6 +278,38 @@ func (l *load) schedule(ctx context.Context, clients []*client) (time.Duration, 
 			}
 		}
 	}
+}
+
+// pairUp (-signal) puts each room's two clients in a meeting: the first starts it, the
+// other joins; each then sends to the other.
+func (l *load) pairUp(ctx context.Context, clients []*client) error {
+	byRoom := map[string][]*client{}
+	for _, c := range clients {
+		byRoom[c.room] = append(byRoom[c.room], c)
+	}
+	sem := make(chan struct{}, l.cfg.concurrency)
+	errs := make(chan error, len(byRoom))
+	var wg sync.WaitGroup
+	for _, pair := range byRoom {
+		if len(pair) != 2 {
+			return fmt.Errorf("loadgen: room %s has %d clients, not 2", pair[0].room, len(pair))
+		}
+		pair[0].peer, pair[1].peer = pair[1].user, pair[0].user
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := pair[0].enterMeeting(ctx, true); err != nil {
+				errs <- err
+				return
+			}
+			if err := pair[1].enterMeeting(ctx, false); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs // nil when none failed
 }
 
 // sample reads the server process, when -server-pid is set; a failure is a client error.
