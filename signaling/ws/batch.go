@@ -48,6 +48,24 @@ func (c *batchConn) write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// Close sends what a batch still holds, then closes the socket. coder/websocket writes control
+// frames (a pong, the answer to the peer's close) from its reading goroutine, which may land in
+// a batch being held; its close handshake closes the socket right after writing its close
+// frame, which must not be lost. A write in progress (a peer that does not read) is not waited
+// for: closing the socket is what unblocks it.
+func (c *batchConn) Close() error {
+	if c.mu.TryLock() {
+		if len(c.buf) > 0 {
+			_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = c.Conn.Write(c.buf)
+			c.buf = nil
+		}
+		c.holding = false
+		c.mu.Unlock()
+	}
+	return c.Conn.Close()
+}
+
 // hold starts a batch: writes are kept until flush.
 func (c *batchConn) hold() {
 	c.mu.Lock()

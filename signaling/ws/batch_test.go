@@ -42,3 +42,21 @@ func TestBatchConnOneWritePerBatch(t *testing.T) {
 	is.NoErr(b.flush())
 	is.Equal(len(cc.writes), 2) // an empty batch writes nothing
 }
+
+// TestBatchConnCloseSendsHeld: bytes held in a batch when the socket is closed (coder/websocket
+// answers a close frame from its reading goroutine, then closes) are sent first.
+func TestBatchConnCloseSendsHeld(t *testing.T) {
+	is := is.New(t)
+	server, client := net.Pipe()
+	b := &batchConn{Conn: server}
+	b.hold()
+	_, _ = b.Write([]byte("close frame"))
+	got := make(chan []byte, 1)
+	go func() {
+		buf := make([]byte, 64)
+		n, _ := client.Read(buf)
+		got <- buf[:n]
+	}()
+	is.NoErr(b.Close())
+	is.Equal(string(<-got), "close frame") // sent before the close
+}
