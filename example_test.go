@@ -20,18 +20,15 @@ import (
 func Example() {
 	node := signaling.NewNode(nil)
 	rooms := chat.NewMemoryStore(nil)
-	var tracker *presence.Tracker
-	online := chat.OnlineFunc(func(ctx context.Context, ids []string) ([]string, error) {
-		return tracker.Online(ctx, ids)
-	})
-	if _, err := chat.New(node, &chat.Options{Store: rooms, Membership: rooms, Online: online}); err != nil {
-		log.Fatal(err)
-	}
-	meetings, err := meeting.New(node, &meeting.Options{Members: rooms, Online: online})
+	// Any order: each service's session-start hooks declare their stage (PROTOCOL.md §3).
+	tracker, err := presence.New(node, &presence.Options{Rooms: rooms})
 	if err != nil {
 		log.Fatal(err)
 	}
-	tracker, err = presence.New(node, &presence.Options{Rooms: rooms})
+	if _, err := chat.New(node, &chat.Options{Store: rooms, Membership: rooms, Online: tracker}); err != nil {
+		log.Fatal(err)
+	}
+	meetings, err := meeting.New(node, &meeting.Options{Members: rooms, Online: tracker})
 	if err != nil {
 		log.Fatal(err)
 	}

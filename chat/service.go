@@ -196,7 +196,8 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 	hub.Handle("typing", s.bounded(s.typingEvent))
 	hub.Handle("get_rooms", s.bounded(s.getRooms))
 	hub.Handle("add_member", s.bounded(s.addMember))
-	hub.OnSession(func(ctx context.Context, sess *signaling.Session, ev signaling.SessionEvent) {
+	// Rooms first, before catch-up and snapshots (signaling.Stage).
+	hub.OnSessionAt(signaling.StageSubscribe, func(ctx context.Context, sess *signaling.Session, ev signaling.SessionEvent) {
 		ctx, cancel := context.WithTimeout(ctx, s.opts.CallTimeout)
 		defer cancel()
 		s.onSession(ctx, sess, ev)
@@ -577,14 +578,16 @@ func (s *Service) onSession(ctx context.Context, sess *signaling.Session, ev sig
 }
 
 func (s *Service) subscribeRooms(ctx context.Context, sess *signaling.Session) error {
-	rooms, err := s.members.Rooms(ctx, sess.User().ID)
+	rooms, err := sess.StartRooms(ctx, s.members.Rooms) // read once for every service's hook
 	if err != nil {
 		return fmt.Errorf("chat: rooms of %s: %w", sess.User().ID, err)
 	}
-	for _, r := range rooms {
-		if err := s.hub.Subscribe(ctx, sess.ID(), signaling.RoomTopic(r)); err != nil {
-			return fmt.Errorf("chat: subscribe to %s: %w", r, err)
-		}
+	topics := make([]string, len(rooms))
+	for i, r := range rooms {
+		topics[i] = signaling.RoomTopic(r)
+	}
+	if err := s.hub.Subscribe(ctx, sess.ID(), topics...); err != nil {
+		return fmt.Errorf("chat: subscribe to the rooms of %s: %w", sess.User().ID, err)
 	}
 	return nil
 }

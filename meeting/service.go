@@ -256,7 +256,8 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 	} {
 		hub.Handle(event, svc.guard(h))
 	}
-	hub.OnSession(func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
+	// After chat subscribed the rooms, before presence's snapshot (signaling.Stage).
+	hub.OnSessionAt(signaling.StageCatchUp, func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
 		ctx, cancel := context.WithTimeout(ctx, svc.o.CallTimeout)
 		defer cancel()
 		svc.onSession(ctx, s, ev)

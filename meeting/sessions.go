@@ -96,7 +96,7 @@ func (svc *Service) onSession(ctx context.Context, s *signaling.Session, ev sign
 // rooms that the user does not host (PROTOCOL.md §3).
 func (svc *Service) catchUp(ctx context.Context, s *signaling.Session) {
 	u := s.User()
-	rooms, err := svc.members.Rooms(ctx, u.ID)
+	rooms, err := s.StartRooms(ctx, svc.members.Rooms) // shared with the other services' hooks
 	if err != nil {
 		svc.log.Error("meeting: catch-up: rooms", "user", u.ID, "session", s.ID(), "err", err)
 		return

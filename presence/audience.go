@@ -145,11 +145,16 @@ func (t *Tracker) retryAnnouncements(ctx context.Context) (done []<-chan struct{
 // coMembers returns the users sharing a room with userID, without userID, each once and ordered
 // by id, and userID's own User as the rooms list it.
 func (t *Tracker) coMembers(ctx context.Context, userID string) (members []signaling.User, self signaling.User, err error) {
-	self = signaling.User{ID: userID}
 	rooms, err := t.rooms.Rooms(ctx, userID)
 	if err != nil {
-		return nil, self, fmt.Errorf("presence: rooms of %s: %w", userID, err)
+		return nil, signaling.User{ID: userID}, fmt.Errorf("presence: rooms of %s: %w", userID, err)
 	}
+	return t.coMembersIn(ctx, userID, rooms)
+}
+
+// coMembersIn is coMembers for a known list of userID's rooms.
+func (t *Tracker) coMembersIn(ctx context.Context, userID string, rooms []string) (members []signaling.User, self signaling.User, err error) {
+	self = signaling.User{ID: userID}
 	seen := map[string]bool{}
 	for _, r := range rooms {
 		ms, err := t.rooms.Members(ctx, r)

@@ -37,7 +37,12 @@ func (t *Tracker) snapshot(ctx context.Context, users []signaling.User) (wireSna
 func (t *Tracker) sendSnapshot(ctx context.Context, s *signaling.Session) {
 	ctx, cancel := t.bound(ctx)
 	defer cancel()
-	members, _, err := t.coMembers(ctx, s.User().ID)
+	rooms, err := s.StartRooms(ctx, t.rooms.Rooms) // shared with the other services' hooks
+	if err != nil {
+		t.logFailure("presence: snapshot at session start", err, "session", s.ID())
+		return
+	}
+	members, _, err := t.coMembersIn(ctx, s.User().ID, rooms)
 	if err != nil {
 		t.logFailure("presence: snapshot at session start", err, "session", s.ID())
 		return

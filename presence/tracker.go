@@ -89,7 +89,7 @@ func New(hub signaling.Hub, opts *Options) (*Tracker, error) {
 
 		onChange: o.OnChange,
 	}
-	hub.OnSession(t.onSession)
+	hub.OnSessionAt(signaling.StageSnapshot, t.onSession) // last: after subscriptions and catch-up
 	hub.Handle("presence", signaling.HandlerFunc(t.servePresence))
 	hub.Handle("get_presence", signaling.HandlerFunc(t.serveGetPresence))
 	t.mu.Lock()

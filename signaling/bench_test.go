@@ -71,13 +71,6 @@ func (c *countConn) Write(_ context.Context, frame []byte) error {
 	return nil
 }
 
-func (c *countConn) WritePrefixed(ctx context.Context, prefix, body []byte) error {
-	if c.n.Add(1) == c.target.Load() {
-		c.done <- struct{}{}
-	}
-	return nil
-}
-
 func (c *countConn) Close(signaling.StatusCode, string) error {
 	c.once.Do(func() { close(c.closed) })
 	return nil
@@ -91,7 +84,7 @@ func BenchmarkFanOut(b *testing.B) {
 		for _, n := range []int{1, 100, 1000} {
 			name := fmt.Sprintf("seq=%v/sessions=%d", seq, n)
 			b.Run(name, func(b *testing.B) {
-				opts := &signaling.NodeOptions{QueueSize: 1024}
+				opts := &signaling.NodeOptions{QueueBytes: 64 << 20}
 				if !seq {
 					opts.ResumeWindow = -1
 				}

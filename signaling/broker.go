@@ -19,6 +19,15 @@ type Broker interface {
 	Subscribe(ctx context.Context, topic string, deliver func(msg []byte)) (cancel func() error, err error)
 }
 
+// CountingBroker is implemented by Brokers whose Publish can tell how many subscribers the
+// message reached (Redis PUBLISH does). A Node uses it to make subscription changes on other
+// nodes synchronous: it waits for an acknowledgement from each node that received the change.
+// With a plain Broker those changes are fire-and-forget.
+type CountingBroker interface {
+	Broker
+	PublishCount(ctx context.Context, topic string, msg []byte) (int, error)
+}
+
 // MemoryBroker is a Broker inside one process. Several Nodes may share one MemoryBroker, which
 // is how the tests run a multi-node hub without Redis. Delivery is synchronous: Publish returns
 // after every subscriber's deliver has returned.
@@ -38,7 +47,7 @@ func (*MemoryBroker) inlineControl() {}
 // NewMemoryBroker returns an empty MemoryBroker.
 func NewMemoryBroker() *MemoryBroker { return &MemoryBroker{topics: map[string][]*memSub{}} }
 
-var _ Broker = (*MemoryBroker)(nil)
+var _ CountingBroker = (*MemoryBroker)(nil)
 
 // Publish calls every subscriber of topic with msg.
 func (b *MemoryBroker) Publish(_ context.Context, topic string, msg []byte) error {
@@ -49,6 +58,17 @@ func (b *MemoryBroker) Publish(_ context.Context, topic string, msg []byte) erro
 		s.deliver(msg)
 	}
 	return nil
+}
+
+// PublishCount is Publish, reporting how many subscribers were called.
+func (b *MemoryBroker) PublishCount(_ context.Context, topic string, msg []byte) (int, error) {
+	b.mu.RLock()
+	subs := b.topics[topic]
+	b.mu.RUnlock()
+	for _, s := range subs {
+		s.deliver(msg)
+	}
+	return len(subs), nil
 }
 
 // Subscribe registers deliver for topic until cancel is called.
@@ -114,9 +134,13 @@ const (
 	msgHandoverOffer   // to node:<id>: the session's state
 	msgHandoverCommit  // to node:<id>: "I am subscribed; send the tail and let go"
 	msgHandoverTail    // to node:<id>: what arrived since the offer
+	msgControlAck      // to node:<id>: a subscription change (pid) was applied
 )
 
-const flagEphemeral byte = 1
+const (
+	flagEphemeral byte = 1
+	flagFailed    byte = 2 // msgControlAck: the change failed on that node
+)
 
 type brokerMsg struct {
 	kind          byte

@@ -56,8 +56,11 @@ type Conn interface {
 	Close(code StatusCode, reason string) error
 }
 
-// PrefixWriter is implemented by Conns that can send prefix and body as one frame without
-// copying them together. The session writer uses it to stamp `seq` onto a shared encoded body.
-type PrefixWriter interface {
-	WritePrefixed(ctx context.Context, prefix, body []byte) error
+// BatchWriter is implemented by Conns that can send several frames with one flush (one system
+// call). When a session's queue holds several frames its writer calls StartBatch, Writes each
+// frame, then FlushBatch; the frames reach the peer at FlushBatch at the latest. A Conn without
+// it flushes each frame as it is written.
+type BatchWriter interface {
+	StartBatch()
+	FlushBatch() error
 }

@@ -5,30 +5,47 @@
 //
 // Create a Node (NewNode; nil options are fine), register handlers for your events with
 // Node.Handle, and hand it connections: signaling/ws.Handler does that for WebSockets, and
-// signalingtest.Connect for tests. The domain packages (chat, presence, meeting) depend only on
-// the Hub interface, which *Node implements.
+// signalingtest.Connect for tests.
 //
-// # How the types fit
+// # The core contract: *Node, through Hub
 //
-//   - A Conn carries frames; a Codec turns them into Envelopes ({"event","data","ref"}) and back.
-//   - Node.Serve runs one Session per connection: it sends the `session` frame, runs the
-//     OnSession hooks, then reads frames, decodes each once, applies the per-session rate limit
-//     and calls the Handler registered for the event. A Handler returning an *Error sends an
-//     `error` event; the session goes on.
-//   - Node.Publish encodes an event once and hands it to the Broker; every Node subscribed to
-//     the topic queues the same bytes to its sessions. Topics: UserTopic, SessionTopic,
-//     RoomTopic, MeetingTopic.
-//   - Each session has one bounded outbound queue drained by one writer goroutine; a full queue
-//     closes the connection with 1013 and never slows anyone else. Replayable events carry a
-//     per-session `seq`, stamped as a prefix in front of the shared body, and are kept (shared,
-//     not copied) in a bounded buffer for resume.
-//   - A dropped session waits ResumeWindow for the client to come back with its resume token and
-//     last seq, and then replays exactly what it missed. With a shared Broker and
-//     HandoverTimeout, a session can even resume on another node.
+// The domain packages (chat, presence, meeting) take a Hub: the methods of *Node they use, all
+// of them declared, none probed. Hub is an interface so that an application can wrap its Node
+// (to instrument Publish, say); it is not meant to be implemented from scratch, because the
+// Sessions that handlers and hooks receive are made by a Node. In practice: pass your *Node.
+//
+// # How the types fit (and where they live)
+//
+//   - options.go: NodeOptions (queue and rate limits, resume, per-user limits, clock).
+//   - node.go: Node, its handlers and session hooks. Hooks register at a Stage
+//     (OnSessionAt): at a session start chat subscribes (StageSubscribe), meeting catches up
+//     (StageCatchUp), presence sends its snapshot (StageSnapshot), whatever order the services
+//     were created in; the hooks of one start share one read of the user's rooms
+//     (Session.StartRooms).
+//   - lifecycle.go: Node.Serve runs one Session per Conn: it queues the `session` frame and
+//     starts the writer, runs the Connected (or Resumed) hooks, then reads frames.
+//   - dispatch.go: each frame is charged to the session's rate limit when it arrives and
+//     handled by the Handler registered for its event, one at a time, in order. Excess
+//     frames get one `rate_limited` per refill period, the others are dropped; a flood longer
+//     than FloodTimeout closes with 1008. A Handler returning an *Error sends an `error` event.
+//   - writer.go: each connection has one outbound queue, bounded in bytes (QueueBytes).
+//     Broadcasts past the bound close it with 1013; the session's own replies (Session.Send)
+//     wait for room instead, slowing its reader. The writer runs while frames are queued,
+//     writes each frame once (seq stamped into a reused buffer) and flushes a batch at once
+//     when the Conn is a BatchWriter. Closes with 1000, 1008 and 1012 write the queue first.
+//   - topics.go: Node.Publish encodes an event once and hands it to the Broker; every Node
+//     subscribed to the topic queues the same bytes to its sessions (UserTopic, SessionTopic,
+//     RoomTopic, MeetingTopic). Subscription changes for sessions on other nodes wait for
+//     those nodes with a CountingBroker.
+//   - resume.go, node_handover.go: a dropped session waits ResumeWindow for its client to come
+//     back with its resume token and last seq, and replays exactly what it missed, or nothing
+//     (a fresh session) when it cannot; with HandoverTimeout, even on another node.
+//   - limits.go: at most MaxSessionsPerUser sessions per user and node.
+//   - shutdown.go: Node.Shutdown stops intake, writes every queue and closes with 1012.
 //
 // # Concurrency
 //
 // Node, Session, MemoryBroker and the codecs are safe for concurrent use. Events of one session
 // are handled one at a time, in order; hooks of one session are serialized (Dropped before
-// Resumed). Node.Shutdown stops intake, flushes the queues and closes every session with 1012.
+// Resumed). No lock is held across a Broker call.
 package signaling

@@ -63,6 +63,7 @@ func ErrorCode(err error) string {
 // Stores wrap their backend errors with it.
 var ErrUnavailable = errors.New("signaling: backend unavailable")
 
-// ErrClosed is returned by Serve when it is called after (or during) Shutdown; the connection
-// is closed with 1012.
-var ErrClosed = errors.New("signaling: node closed")
+// ErrClosed means one thing: the value it came from was closed by its owner and does no more
+// work. Serve returns it after (or during) Node.Shutdown (the connection is closed with 1012);
+// a Broker returns it after its Close (redisbroker). Check it with errors.Is.
+var ErrClosed = errors.New("signaling: closed")

@@ -2,6 +2,7 @@ package signaling_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,4 +72,50 @@ func TestResumeOnAnotherNodeAfterShutdown(t *testing.T) {
 	f := again.Expect("said", wait)
 	is.Equal(f.Seq, last+4)                        // node B keeps numbering
 	again.ExpectNone("said", 100*time.Millisecond) // and delivers once
+}
+
+// dropBroker is a Broker that loses the nth message published to one topic.
+type dropBroker struct {
+	signaling.Broker
+	topic string
+	nth   int
+	mu    sync.Mutex
+	seen  int
+}
+
+func (b *dropBroker) Publish(ctx context.Context, topic string, msg []byte) error {
+	if topic == b.topic {
+		b.mu.Lock()
+		b.seen++
+		drop := b.seen == b.nth
+		b.mu.Unlock()
+		if drop {
+			return nil
+		}
+	}
+	return b.Broker.Publish(ctx, topic, msg)
+}
+
+// TestResumeWithoutTailIsFresh: when the holder's final batch (the handover tail) never
+// reaches the adopting node, the client gets a fresh session (resumed: false), never a resume
+// that may have skipped events.
+func TestResumeWithoutTailIsFresh(t *testing.T) {
+	is := is.New(t)
+	mem := signaling.NewMemoryBroker()
+	secret := []byte("shared-resume-secret")
+	// Node A's second message to node B is the tail (the first is the offer).
+	brokerA := &dropBroker{Broker: mem, topic: "node:b", nth: 2}
+	nodeA := echoNode(t, &signaling.NodeOptions{ID: "a", Broker: brokerA, ResumeSecret: secret, HandoverTimeout: 200 * time.Millisecond})
+	nodeB := echoNode(t, &signaling.NodeOptions{ID: "b", Broker: mem, ResumeSecret: secret, HandoverTimeout: 200 * time.Millisecond})
+
+	alice := signalingtest.Connect(t, nodeA, signaling.User{ID: "alice"}, nil)
+	first := expectSession(t, alice)
+	alice.Close(signaling.StatusGoingAway) // a drop: the session waits on node A
+
+	again := signalingtest.Connect(t, nodeB, signaling.User{ID: "alice"}, &signaling.SessionOptions{ResumeToken: first.ResumeToken, LastSeq: alice.LastSeq()})
+	s := expectSession(t, again)
+	is.True(!s.Resumed)                     // not a resume
+	is.True(s.SessionID != first.SessionID) // a fresh session
+	again.SendRef("ping", struct{}{}, "p")
+	is.Equal(again.Next(wait).Event, "pong") // no resumed frame came before the pong
 }

@@ -1,6 +1,10 @@
 package signaling
 
-import "context"
+import (
+	"context"
+
+	"github.com/huddle-go/huddle/clock"
+)
 
 // Handler handles one client event, as http.Handler handles one request. Returning an *Error
 // sends an `error` event to the session and keeps it; any other error is logged with the session
@@ -56,19 +60,49 @@ func (e SessionEvent) String() string {
 	return "unknown"
 }
 
-// SessionHook observes session changes. Hooks run in registration order, synchronously: a
-// Connected hook's sends reach the client before anything the session's handlers send.
+// SessionHook observes session changes. Hooks run synchronously, by Stage: a Connected hook's
+// sends reach the client before anything the session's handlers send.
 type SessionHook func(ctx context.Context, s *Session, ev SessionEvent)
 
-// Hub is what the domain packages (chat, presence, meeting) depend on. *Node implements it.
-// All methods are safe for concurrent use.
+// Stage orders the hooks of different services at session start, so that the first frames
+// a client gets (PROTOCOL.md §3) do not depend on the order the services were created in.
+// Hooks of a lower stage run first; within a stage, in registration order.
+type Stage int
+
+// The stages of a session start.
+const (
+	// StageSubscribe: subscribe the session to its topics (chat: the user's rooms).
+	StageSubscribe Stage = 100
+	// StageCatchUp: send what the session must know at once (meeting: active invitations).
+	StageCatchUp Stage = 200
+	// StageSnapshot: send current state (presence: the co-members' statuses).
+	StageSnapshot Stage = 300
+	// StageDefault: hooks registered with OnSession.
+	StageDefault Stage = 400
+)
+
+// Hub is the part of *Node that the domain packages (chat, presence, meeting) use, all of it:
+// they probe for nothing else. It is an interface so that a service can run against a Node
+// wrapped by the application (to instrument Publish, say), not so that something else can
+// replace the Node: the Sessions that handlers and hooks receive are made by a Node, and a
+// wrapper hands its Node's through. All methods are safe for concurrent use.
 type Hub interface {
+	// ID names this node among the nodes sharing a Broker.
+	ID() string
+	// Clock is the node's clock, which services share for their timers.
+	Clock() clock.Clock
+	// Limits are the limits advertised to clients.
+	Limits() Limits
+	// ICEServers returns the STUN/TURN servers (with credentials) for a user.
+	ICEServers(userID string) []ICEServer
+	// Session returns a session this node holds (attached or waiting for a resume), or nil.
+	Session(id string) *Session
 	// Handle registers the handler for an event name, replacing any earlier one.
 	Handle(event string, h Handler)
-	// OnSession registers a hook for session changes.
-	OnSession(f SessionHook)
-	// Subscribe adds one session, on whichever node holds it, to a topic.
-	Subscribe(ctx context.Context, sessionID, topic string) error
+	// OnSessionAt registers a hook for session changes at a stage.
+	OnSessionAt(stage Stage, f SessionHook)
+	// Subscribe adds one session, on whichever node holds it, to topics.
+	Subscribe(ctx context.Context, sessionID string, topics ...string) error
 	// Unsubscribe removes one session from a topic.
 	Unsubscribe(ctx context.Context, sessionID, topic string) error
 	// SubscribeUser adds every current session of a user, on every node, to a topic.

@@ -43,22 +43,38 @@ type handoverTail struct {
 	Entries []handoverEntry `json:"entries"`
 }
 
-// ensureNodeTopic subscribes the node to its own topic, where handover replies arrive.
+// ensureNodeTopic subscribes the node to its own topic, where handover replies and
+// subscription acknowledgements arrive. The Broker call is made without holding hoMu; callers
+// that come meanwhile wait for it.
 func (n *Node) ensureNodeTopic(ctx context.Context) error {
-	n.hoMu.Lock()
-	defer n.hoMu.Unlock()
-	if n.hoSub != nil {
-		return nil
-	}
-	if n.hoWaiters == nil {
-		n.hoWaiters = map[string]chan brokerMsg{}
-	}
-	cancel, err := n.broker.Subscribe(ctx, nodeTopic(n.id), n.onNodeMessage)
-	if err != nil {
+	for {
+		n.hoMu.Lock()
+		if n.hoSub != nil {
+			n.hoMu.Unlock()
+			return nil
+		}
+		if wait := n.hoSubbing; wait != nil {
+			n.hoMu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		done := make(chan struct{})
+		n.hoSubbing = done
+		n.hoMu.Unlock()
+		cancel, err := n.broker.Subscribe(ctx, nodeTopic(n.id), n.onNodeMessage)
+		n.hoMu.Lock()
+		n.hoSubbing = nil
+		if err == nil {
+			n.hoSub = cancel
+		}
+		close(done)
+		n.hoMu.Unlock()
 		return err
 	}
-	n.hoSub = cancel
-	return nil
 }
 
 func (n *Node) onNodeMessage(msg []byte) {
@@ -78,6 +94,8 @@ func (n *Node) onNodeMessage(msg []byte) {
 			default:
 			}
 		}
+	case msgControlAck:
+		n.acked(m.pid, m.flags&flagFailed == 0)
 	case msgHandoverCommit:
 		if s := n.Session(m.arg); s != nil {
 			n.control(func() { n.release(s, m.origin) })
@@ -154,7 +172,7 @@ func (n *Node) release(s *Session, adopter string) {
 	if att != nil {
 		// The client left this node without it noticing yet; 1001, not 1000, so that nothing
 		// still listening there takes it as the end of the session.
-		att.kill(StatusGoingAway, "session resumed on another node")
+		att.close(StatusGoingAway, "session resumed on another node", false)
 	}
 	if err := n.sendHandover(n.ctx, msgHandoverTail, nodeTopic(adopter), s.id, handoverTail{Entries: toEntries(tail)}); err != nil {
 		n.log.Warn("handover tail failed", "session", s.id, "to", adopter, "err", err)
@@ -221,7 +239,9 @@ func (n *Node) adopt(ctx context.Context, sid string, u User, so *SessionOptions
 		return nil, false
 	}
 	n.sessions[sid] = s
+	victims := n.registerLocked(s)
 	n.mu.Unlock()
+	n.evict(victims)
 	n.stats.sessions.Add(1)
 	for _, t := range o.Topics {
 		if err := n.subscribeLocal(ctx, s, t); err != nil {
@@ -234,10 +254,13 @@ func (n *Node) adopt(ctx context.Context, sid string, u User, so *SessionOptions
 		return nil, false
 	}
 	var tail handoverTail
-	if m, ok := wait(msgHandoverTail); ok {
-		_ = json.Unmarshal(m.body, &tail)
-	} else {
-		n.log.Warn("handover: no tail; resuming with the offer only", "session", sid, "from", holder)
+	m, ok = wait(msgHandoverTail)
+	if !ok || json.Unmarshal(m.body, &tail) != nil {
+		// Without the tail the replay could miss what the holder received after its offer:
+		// never a partial gap (PROTOCOL.md §4), the client starts afresh.
+		n.log.Warn("handover: no tail; starting a fresh session", "session", sid, "from", holder)
+		n.finalize(s)
+		return nil, false
 	}
 
 	// Merge: the holder's entries keep their numbers; what only this node received follows.
@@ -283,12 +306,7 @@ func (n *Node) adopt(ctx context.Context, sid string, u User, so *SessionOptions
 	s.pending = nil
 	replay, _ := s.buf.after(so.LastSeq, s.seq, now)
 	resumedBody, _ := s.codec.Encode(Envelope{Event: "resumed", Data: map[string]int{"replayed": len(replay)}})
-	a.pre = make([]outFrame, 0, len(replay)+2)
-	a.pre = append(a.pre, outFrame{body: sessionBody})
-	for _, r := range replay {
-		a.pre = append(a.pre, outFrame{seq: r.seq, body: r.body})
-	}
-	a.pre = append(a.pre, outFrame{body: resumedBody})
+	a.preload(resumeFrames(sessionBody, replay, resumedBody))
 	s.att = a
 	s.state = stateLive
 	s.mu.Unlock()

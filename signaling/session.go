@@ -3,8 +3,6 @@ package signaling
 import (
 	"context"
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/huddle-go/huddle/clock"
 	"golang.org/x/time/rate"
@@ -33,6 +31,8 @@ type Session struct {
 	topics map[string]struct{}
 	expiry clock.Timer // the resume window while dropped
 	values map[any]any
+
+	start *startMemo // during a start's hooks (hookMu held): what they share
 
 	// Handover (node_handover.go): events received while adopting, and the seq at which this
 	// node offered the session to another.
@@ -88,15 +88,23 @@ func (s *Session) Topics() []string {
 }
 
 // Send encodes e for this session and queues it. Unless Ephemeral is given the event carries a
-// `seq` and is replayed on resume. A session whose queue is full is closed with 1013.
-func (s *Session) Send(_ context.Context, e Envelope, opts ...PublishOption) error {
+// `seq` and is replayed on resume. ExceptSession, ExceptUser and OnlyUser filter as they do for
+// Publish: an event they exclude this session from is not sent.
+//
+// Send is for a session's own replies and start frames: while the session's queue is over its
+// bound (NodeOptions.QueueBytes) it waits for the writer, so a client that floods requests is
+// slowed down rather than disconnected. It returns ctx's error if ctx ends first. Deliveries to
+// other sessions go through Publish (SessionTopic), which never waits.
+func (s *Session) Send(ctx context.Context, e Envelope, opts ...PublishOption) error {
+	o := collect(opts)
+	if o.exceptSession == s.id || o.exceptUser == s.user.ID || (o.onlyUser != "" && o.onlyUser != s.user.ID) {
+		return nil
+	}
 	body, err := s.codec.Encode(e)
 	if err != nil {
 		return err
 	}
-	o := collect(opts)
-	s.enqueue(body, o.ephemeral, "")
-	return nil
+	return s.reply(ctx, body, o.ephemeral)
 }
 
 // Reply sends event with data to this session, echoing req's ref.
@@ -104,14 +112,15 @@ func (s *Session) Reply(ctx context.Context, req Envelope, event string, data an
 	return s.Send(ctx, Envelope{Event: event, Data: data, Ref: req.Ref})
 }
 
-// Close closes the session's current connection with code. StatusNormalClosure and
-// StatusPolicyViolation end the session at once; any other code leaves it waiting for a resume.
+// Close closes the session's current connection with code, after writing what is queued for it
+// (for at most two seconds). StatusNormalClosure and StatusPolicyViolation end the session at
+// once; any other code leaves it waiting for a resume.
 func (s *Session) Close(code StatusCode, reason string) {
 	s.mu.Lock()
 	a := s.att
 	s.mu.Unlock()
 	if a != nil {
-		a.kill(code, reason)
+		a.close(code, reason, true)
 	}
 	if code == StatusNormalClosure || code == StatusPolicyViolation {
 		// The end of the session, not just of this connection: no resume window.
@@ -123,19 +132,17 @@ func (s *Session) sendError(ctx context.Context, e *Error) {
 	_ = s.Send(ctx, Envelope{Event: "error", Data: e, Ref: e.Ref}, Ephemeral())
 }
 
-// enqueue assigns the next seq (unless ephemeral), keeps the body for resume and hands it to the
-// writer. It never blocks: a full queue closes the connection with 1013.
-func (s *Session) enqueue(body []byte, ephemeral bool, pid string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// number assigns the next seq (unless ephemeral) and keeps the body for resume; s.mu is held.
+// It returns the frame to queue and the attachment to queue it on (nil: none).
+func (s *Session) numberLocked(body []byte, ephemeral bool, pid string) (outFrame, *attachment) {
 	switch s.state {
 	case stateGone:
-		return
+		return outFrame{}, nil
 	case stateAdopting: // numbered once the handover's tail is in (node_handover.go)
 		if !ephemeral {
 			s.pending = append(s.pending, replayEntry{body: body, pid: pid})
 		}
-		return
+		return outFrame{}, nil
 	}
 	var seq uint64
 	if !ephemeral && s.buf.max > 0 {
@@ -143,159 +150,71 @@ func (s *Session) enqueue(body []byte, ephemeral bool, pid string) {
 		seq = s.seq
 		s.buf.add(seq, body, s.node.clock.Now(), pid)
 	}
-	a := s.att
-	if a == nil {
-		return
+	return outFrame{seq: seq, body: body}, s.att
+}
+
+// enqueue delivers a broadcast body. It never blocks: a queue pushed past its bound closes
+// the connection with 1013 (the session waits for a resume, its buffer intact). The seq is
+// assigned and the frame queued in one critical section, so that frames go out in seq order.
+func (s *Session) enqueue(body []byte, ephemeral bool, pid string) {
+	s.mu.Lock()
+	f, a := s.numberLocked(body, ephemeral, pid)
+	ok, first := true, false
+	if a != nil {
+		ok, first = a.offer(f)
 	}
-	select {
-	case a.q <- outFrame{seq: seq, body: body}:
+	s.mu.Unlock()
+	switch {
+	case a == nil:
+	case ok:
 		s.node.stats.delivered.Add(1)
-	default:
-		if a.kill(StatusTryAgainLater, "slow consumer") {
-			s.node.stats.slowConsumers.Add(1)
-			s.node.log.Warn("slow consumer: closing with 1013", "session", s.id, "user", s.user.ID)
+	case first:
+		s.node.stats.slowConsumers.Add(1)
+		s.node.log.Warn("slow consumer: closing with 1013", "session", s.id, "user", s.user.ID)
+	}
+}
+
+// reply queues a body of the session's own, first waiting for room in the queue.
+func (s *Session) reply(ctx context.Context, body []byte, ephemeral bool) error {
+	s.mu.Lock()
+	a := s.att
+	s.mu.Unlock()
+	if a != nil {
+		if err := a.waitRoom(ctx, len(body)+frameOverhead); err != nil {
+			return err
 		}
 	}
-}
-
-// killGrace is how long a killed connection's writer may finish its current write.
-const killGrace = 2 * time.Second
-
-// outFrame is one queued frame: a shared body and the seq to stamp on it (0: none).
-type outFrame struct {
-	seq  uint64
-	body []byte
-}
-
-// attachment is one Conn bound to a session, with its queue and writer goroutine.
-type attachment struct {
-	conn  Conn
-	q     chan outFrame
-	pre   []outFrame // written before the queue: session, replay, resumed
-	stop  chan struct{}
-	drain chan struct{}
-	done  chan struct{}
-
-	// wctx bounds writes; it is cancelled when the writer exits, or a grace after kill so that
-	// a writer stuck on a dead peer lets go.
-	wctx    context.Context
-	cancelW context.CancelFunc
-
-	once      sync.Once
-	drainOnce sync.Once
-	code      atomic.Int32
-	reason    atomic.Pointer[string]
-	grace     *time.Timer
-}
-
-func newAttachment(c Conn, queue int) *attachment {
-	a := &attachment{
-		conn:  c,
-		q:     make(chan outFrame, queue),
-		stop:  make(chan struct{}),
-		drain: make(chan struct{}),
-		done:  make(chan struct{}),
+	s.mu.Lock()
+	f, a := s.numberLocked(body, ephemeral, "")
+	if a != nil {
+		a.push(f)
 	}
-	a.wctx, a.cancelW = context.WithCancel(context.Background())
-	return a
+	s.mu.Unlock()
+	if a != nil {
+		s.node.stats.delivered.Add(1)
+	}
+	return nil
 }
 
-// kill asks the writer to close the connection with code. The first call wins and reports true.
-func (a *attachment) kill(code StatusCode, reason string) (first bool) {
-	a.once.Do(func() {
-		first = true
-		a.code.Store(int32(code))
-		a.reason.Store(&reason)
-		close(a.stop)
-		// A writer blocked on a peer that does not read lets go after a grace: the write is
-		// cancelled and the connection closed, which unblocks it.
-		a.grace = time.AfterFunc(killGrace, func() {
-			a.cancelW()
-			_ = a.conn.Close(code, reason)
-		})
-	})
-	return first
+// startMemo is shared by the hooks of one session start.
+type startMemo struct {
+	rooms  []string
+	err    error
+	loaded bool
 }
 
-// shutdown asks the writer to flush the queue, then close with 1012.
-func (a *attachment) shutdown() {
-	a.drainOnce.Do(func() { close(a.drain) })
-}
-
-func (a *attachment) closeCode() (StatusCode, string) {
-	c := StatusCode(a.code.Load())
-	r := a.reason.Load()
-	if r == nil {
-		return c, ""
+// StartRooms returns the user's rooms for the session start in progress: the first hook that
+// asks calls load, and the other hooks of the same start get its result, so the store is read
+// once per start however many services need the rooms. Outside a start's hooks it calls load.
+// The slice is shared: do not modify it.
+func (s *Session) StartRooms(ctx context.Context, load func(ctx context.Context, userID string) ([]string, error)) ([]string, error) {
+	m := s.start // written and read only by the goroutine running the hooks
+	if m == nil {
+		return load(ctx, s.user.ID)
 	}
-	return c, *r
-}
-
-// writeLoop is the attachment's single writer. It owns the Conn's write side and closes it.
-func (a *attachment) writeLoop(codec Codec) {
-	defer close(a.done)
-	defer a.cancelW()
-	stamper, _ := codec.(SeqStamper)
-	pw, _ := a.conn.(PrefixWriter)
-	var prefix, joined []byte
-	write := func(f outFrame) error {
-		if f.seq == 0 || stamper == nil {
-			return a.conn.Write(a.wctx, f.body)
-		}
-		var tail []byte
-		prefix, tail = stamper.StampSeq(prefix, f.seq, f.body)
-		if pw != nil {
-			return pw.WritePrefixed(a.wctx, prefix, tail)
-		}
-		joined = append(append(joined[:0], prefix...), tail...)
-		return a.conn.Write(a.wctx, joined)
+	if !m.loaded {
+		m.rooms, m.err = load(ctx, s.user.ID)
+		m.loaded = true
 	}
-	fail := func() {
-		a.kill(StatusInternalError, "write failed")
-		code, reason := a.closeCode()
-		_ = a.conn.Close(code, reason)
-	}
-	for _, f := range a.pre {
-		if err := write(f); err != nil {
-			fail()
-			return
-		}
-	}
-	a.pre = nil
-	for {
-		select {
-		case f := <-a.q:
-			if err := write(f); err != nil {
-				fail()
-				return
-			}
-		case <-a.stop:
-			code, reason := a.closeCode()
-			_ = a.conn.Close(code, reason)
-			return
-		case <-a.drain:
-			for {
-				select {
-				case f := <-a.q:
-					if err := write(f); err != nil {
-						fail()
-						return
-					}
-				default:
-					a.kill(StatusServiceRestart, "server restarting")
-					_ = a.conn.Close(StatusServiceRestart, "server restarting")
-					return
-				}
-			}
-		}
-	}
-}
-
-// finish releases the attachment's timers once its writer has exited.
-func (a *attachment) finish() {
-	<-a.done
-	a.once.Do(func() { close(a.stop) })
-	if a.grace != nil {
-		a.grace.Stop()
-	}
+	return m.rooms, m.err
 }

@@ -2,7 +2,7 @@ package signaling_test
 
 import (
 	"context"
-	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -36,23 +36,15 @@ func (c *stalledConn) Close(code signaling.StatusCode, reason string) error {
 	return c.Conn.Close(code, reason)
 }
 
-// waitGoroutines polls until the goroutine count is back to at most n.
-func waitGoroutines(t *testing.T, n int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > n {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("goroutines: have %d, want <= %d\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond) // polling a counter, not synchronising on an event
-	}
-}
-
 func TestSlowConsumerClosed1013(t *testing.T) {
 	is := is.New(t)
-	base := runtime.NumGoroutine()
-	n := echoNode(t, &signaling.NodeOptions{QueueSize: 8, RateLimit: 1000, RateBurst: 1000})
+	n := echoNode(t, &signaling.NodeOptions{QueueBytes: 4096, RateLimit: 1000, RateBurst: 1000})
+	started := make(chan string, 1)
+	n.OnSession(func(_ context.Context, s *signaling.Session, ev signaling.SessionEvent) {
+		if ev == signaling.SessionConnected && s.User().ID == "slow" {
+			started <- s.ID()
+		}
+	})
 
 	// The slow session: its writes never complete.
 	srv, cli := signalingtest.Pipe()
@@ -63,38 +55,31 @@ func TestSlowConsumerClosed1013(t *testing.T) {
 		_ = n.Serve(context.Background(), slow, signaling.User{ID: "slow"}, nil)
 	}()
 	slowClient := signalingtest.NewClient(t, cli, signaling.JSON)
+	var slowID string
+	select {
+	case slowID = <-started:
+	case <-time.After(wait):
+		t.Fatal("the slow session did not start")
+	}
 
 	fast := signalingtest.Connect(t, n, signaling.User{ID: "fast"}, nil)
 	fast.Send("sub", map[string]string{"topic": "room:r"})
 	fast.Expect("subscribed", wait)
-	// Subscribe the slow session from the server side: it cannot read replies.
-	var slowID string
-	for deadline := time.Now().Add(wait); slowID == "" && time.Now().Before(deadline); {
-		if ss := n.LocalSessions("slow"); len(ss) == 1 {
-			slowID = ss[0].ID()
-		}
-	}
-	is.True(slowID != "") // the slow session exists
-	is.NoErr(n.Subscribe(context.Background(), slowID, "room:r"))
+	is.NoErr(n.Subscribe(context.Background(), slowID, "room:r")) // from the server side: it cannot read replies
 
-	// Send one event at a time and measure each round trip: the stalled session's queue fills
-	// and overflows while the fast member keeps its normal latency.
-	var worst time.Duration
-	for i := 0; i < 100; i++ {
-		start := time.Now()
-		fast.Send("pub", map[string]string{"topic": "room:r", "text": "x"})
-		fast.Expect("said", wait) // the fast member gets every event
-		worst = max(worst, time.Since(start))
+	// 100 events of ~100 bytes overflow the stalled session's 4 KiB queue; the fast member gets
+	// every one of them, in order.
+	for i := range 100 {
+		fast.Send("pub", map[string]string{"topic": "room:r", "text": strconv.Itoa(i)})
+		var got struct{ Text string }
+		is.NoErr(fast.Expect("said", wait).Bind(&got))
+		is.Equal(got.Text, strconv.Itoa(i))
 	}
-	t.Logf("worst round trip of the fast member: %v", worst)
-	is.True(worst < 500*time.Millisecond)                                           // not slowed down by the stalled one
 	is.Equal(slowClient.ExpectClosed(5*time.Second), signaling.StatusTryAgainLater) // 1013
-	<-served
-	is.True(n.Stats().SlowConsumers >= 1) // counted
-
-	fast.Close(signaling.StatusNormalClosure)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	is.NoErr(n.Shutdown(ctx))
-	waitGoroutines(t, base+2) // no goroutine left behind (the two test clients' readers may linger briefly)
+	select {
+	case <-served: // the stalled session's Serve returned: its goroutines are done
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve of the slow session did not return")
+	}
+	is.Equal(n.Stats().SlowConsumers, int64(1)) // counted once
 }

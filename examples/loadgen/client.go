@@ -35,6 +35,8 @@ type client struct {
 	queue chan sendItem // from the scheduler; closed when the schedule ends
 
 	joined   chan error    // cap 1: nil on room_joined, else why the join failed
+	meeting  chan error    // cap 1 (-signal): nil on meeting_started / meeting_joined, else why not
+	peer     string        // -signal: the other user of the client's room
 	readDone chan struct{} // closed when the reader has returned
 	closing  atomic.Bool   // set before our own close, so the reader does not count it
 	sentN    int           // messages written; writer goroutine only
@@ -78,6 +80,7 @@ func (l *load) connectClient(ctx context.Context, idx int) (*client, string, err
 		user:     fmt.Sprintf("load-%d", idx),
 		room:     l.roomName(idx % l.cfg.rooms),
 		joined:   make(chan error, 1),
+		meeting:  make(chan error, 1),
 		readDone: make(chan struct{}),
 	}
 	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
@@ -131,8 +134,11 @@ type inFrame struct {
 }
 
 type inData struct {
-	RoomID  string `json:"roomId"`
-	Content string `json:"content"`
+	RoomID    string `json:"roomId"`
+	Content   string `json:"content"`
+	Candidate *struct {
+		Candidate string `json:"candidate"`
+	} `json:"candidate"` // video-signal
 	Code    string `json:"code"`
 	Event   string `json:"event"`
 	Message string `json:"message"`
@@ -152,6 +158,17 @@ type sendItem struct {
 
 type roomRef struct {
 	RoomID string `json:"roomId"`
+}
+
+type outSignal struct {
+	Type      string       `json:"type"`
+	RoomID    string       `json:"roomId"`
+	TargetID  string       `json:"targetId"`
+	Candidate outCandidate `json:"candidate"`
+}
+
+type outCandidate struct {
+	Candidate string `json:"candidate"`
 }
 
 type outMessage struct {
@@ -206,6 +223,25 @@ func (c *client) readLoop() {
 			}
 			st.received.Add(1)
 			st.lat.Record(time.Duration(now - stamp))
+		case "video-signal":
+			if d.Candidate == nil {
+				st.foreign.Add(1)
+				continue
+			}
+			stamp, measured, ok := parseStamp(d.Candidate.Candidate)
+			switch {
+			case !ok:
+				st.foreign.Add(1)
+			case !measured:
+				st.warmupReceived.Add(1)
+			default:
+				st.received.Add(1)
+				st.lat.Record(time.Duration(now - stamp))
+			}
+		case "meeting_started", "meeting_joined":
+			if d.RoomID == c.room {
+				c.meetingDone(nil)
+			}
 		case "room_joined":
 			if d.RoomID == c.room {
 				c.joinDone(nil)
@@ -215,7 +251,38 @@ func (c *client) readLoop() {
 			if d.Event == "join_room" {
 				c.joinDone(fmt.Errorf("join_room: %s: %s", d.Code, d.Message))
 			}
+			if d.Event == "start_meeting" || d.Event == "join_meeting" {
+				c.meetingDone(fmt.Errorf("%s: %s: %s", d.Event, d.Code, d.Message))
+			}
 		}
+	}
+}
+
+func (c *client) meetingDone(err error) {
+	select {
+	case c.meeting <- err:
+	default:
+	}
+}
+
+// enterMeeting (-signal) starts (host) or joins the meeting of the client's room and waits
+// for the answer, so that the server relays its video-signal frames.
+func (c *client) enterMeeting(ctx context.Context, host bool) error {
+	event := "join_meeting"
+	if host {
+		event = "start_meeting"
+	}
+	b, _ := json.Marshal(outFrame{Event: event, Data: roomRef{RoomID: c.room}})
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	if err := c.conn.Write(ctx, b); err != nil {
+		return err
+	}
+	select {
+	case err := <-c.meeting:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%s: %w", event, ctx.Err())
 	}
 }
 
@@ -231,6 +298,9 @@ func (c *client) writeLoop(wg *sync.WaitGroup) {
 	defer wg.Done()
 	st := c.l.stats
 	size := int64(c.l.roomSize[c.room])
+	if c.peer != "" {
+		size = 1 // a video-signal goes to its target only
+	}
 	for it := range c.queue {
 		frame := c.messageFrame(it)
 		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
@@ -265,6 +335,13 @@ func (c *client) messageFrame(it sendItem) []byte {
 		content = append(content, 'x')
 	}
 	c.sentN++
+	if c.peer != "" { // -signal: an ICE candidate for the peer, carrying the stamp
+		b, _ := json.Marshal(outFrame{Event: "video-signal", Data: outSignal{
+			Type: "candidate", RoomID: c.room, TargetID: c.peer,
+			Candidate: outCandidate{Candidate: string(content)},
+		}})
+		return b
+	}
 	b, _ := json.Marshal(outFrame{Event: "message", Data: outMessage{
 		RoomID:      c.room,
 		Content:     string(content),

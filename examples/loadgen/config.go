@@ -33,6 +33,10 @@ type config struct {
 	codec        signaling.Codec
 	concurrency  int
 	allowRemote  bool
+	serverPID    int    // sample this process's CPU and memory in /proc (0: not)
+	idle         bool   // connect and join, then send nothing for -duration
+	signal       bool   // pairs: rooms of two in a meeting, sending video-signal to each other
+	row          string // also print the results as one markdown table row named this
 }
 
 var errHelp = flag.ErrHelp
@@ -53,6 +57,10 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.IntVar(&c.contentBytes, "content-bytes", 64, "message content size in bytes, the timestamp included")
 	fs.StringVar(&codec, "codec", "json", "wire codec: json or json-payload")
 	fs.IntVar(&c.concurrency, "connect-concurrency", 50, "dials in flight at once")
+	fs.IntVar(&c.serverPID, "server-pid", 0, "pid of the server (on this machine): report its CPU time per 1000 deliveries and its memory, from /proc")
+	fs.BoolVar(&c.idle, "idle", false, "connect and join, then send nothing for -duration: measures memory per idle connection (with -server-pid)")
+	fs.BoolVar(&c.signal, "signal", false, "signalling pairs: -rooms must be -clients/2; each pair starts a meeting in its room and the clients send video-signal candidates to each other")
+	fs.StringVar(&c.row, "row", "", "also print the results as one markdown table row with this name (see scripts/bench-fanout)")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow a -url whose host is not loopback (only for servers you are responsible for)")
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: loadgen [flags]\n\nOpen-loop chat load against a Huddle server; loopback targets only unless -allow-remote.\n\n")
@@ -77,7 +85,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		return c, errors.New("loadgen: -clients must be at least 1")
 	case c.rooms < 1 || c.rooms > c.clients:
 		return c, errors.New("loadgen: -rooms must be between 1 and -clients")
-	case !(c.rate > 0) || c.rate > 1e6:
+	case !c.idle && (!(c.rate > 0) || c.rate > 1e6):
 		return c, errors.New("loadgen: -rate must be above 0 and at most 1e6 messages/s")
 	case c.duration <= 0:
 		return c, errors.New("loadgen: -duration must be positive")
@@ -85,6 +93,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		return c, errors.New("loadgen: -warmup and -drain must not be negative")
 	case c.contentBytes < 1:
 		return c, errors.New("loadgen: -content-bytes must be at least 1")
+	case c.signal && c.clients != 2*c.rooms:
+		return c, errors.New("loadgen: -signal needs -rooms = -clients/2 (pairs)")
 	case c.concurrency < 1:
 		return c, errors.New("loadgen: -connect-concurrency must be at least 1")
 	}

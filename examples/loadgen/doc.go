@@ -33,6 +33,12 @@
 //	-codec          json or json-payload (default json)
 //	-connect-concurrency  dials in flight at once (default 50)
 //	-allow-remote   allow a target that is not loopback
+//	-server-pid     the server's pid on this machine: report its CPU time per 1000 deliveries
+//	                (from the end of the warmup to the last delivery) and its memory (/proc)
+//	-signal         signalling pairs (-rooms = -clients/2): each pair starts and joins a meeting
+//	                in its room, and the messages are video-signal candidates to the peer
+//	-idle           connect and join, then send nothing for -duration (memory per connection)
+//	-row            also print the results as one markdown table row (scripts/bench-fanout)
 //
 // The reference server limits each session to 50 events/s (burst 100): keep -rate/-clients
 // below that, or the tool warns and the report shows rate_limited errors.

@@ -96,16 +96,21 @@ type result struct {
 	sizes       [2]int        // smallest and largest room, in joined clients
 	interrupted string        // the phase a cancelled ctx stopped, or ""
 	measured    time.Duration // measured time actually run
-	drainWait   time.Duration
-	closeTime   time.Duration
+	// The server's process, when -server-pid: before connecting, after connecting, at the
+	// start and the end of the measured window.
+	procBase, procConnected, procFrom, procTo procSample
+	drainWait                                 time.Duration
+	closeTime                                 time.Duration
 }
 
 // execute runs the phases: connect and join, schedule, drain, close.
 func (l *load) execute(ctx context.Context) result {
 	var res result
+	res.procBase = l.sample()
 	start := time.Now()
 	clients := l.connectAll(ctx)
 	res.connectTime, res.connected = time.Since(start), len(clients)
+	res.procConnected = l.sample()
 	if ctx.Err() != nil || len(clients) == 0 {
 		if ctx.Err() != nil {
 			res.interrupted = "connecting"
@@ -123,6 +128,13 @@ func (l *load) execute(ctx context.Context) result {
 		res.sizes = [2]int{min(res.sizes[0], n), max(res.sizes[1], n)}
 	}
 
+	if l.cfg.signal {
+		if err := l.pairUp(ctx, clients); err != nil {
+			l.stats.clientError("meeting", err)
+			res.closeTime = closeAll(clients)
+			return res
+		}
+	}
 	var writers sync.WaitGroup
 	for _, c := range clients {
 		c.queue = make(chan sendItem, queueSize)
@@ -130,7 +142,20 @@ func (l *load) execute(ctx context.Context) result {
 		go c.writeLoop(&writers)
 	}
 	var interrupted bool
-	res.measured, interrupted = l.schedule(ctx, clients)
+	if l.cfg.idle {
+		res.procFrom = l.sample()
+		res.measured, interrupted = l.hold(ctx)
+		res.procTo = l.sample()
+	} else {
+		from := make(chan procSample, 1)
+		fromTimer := time.AfterFunc(l.cfg.warmup, func() { from <- l.sample() })
+		res.measured, interrupted = l.schedule(ctx, clients)
+		if fromTimer.Stop() { // interrupted in the warmup
+			res.procFrom = l.sample()
+		} else {
+			res.procFrom = <-from
+		}
+	}
 	for _, c := range clients {
 		close(c.queue)
 	}
@@ -164,6 +189,10 @@ drain:
 	tick.Stop()
 	deadline.Stop()
 	res.drainWait = time.Since(drainStart)
+	if !l.cfg.idle {
+		// After the drain: a server that lags behind spends the window's CPU later.
+		res.procTo = l.sample()
+	}
 	res.closeTime = closeAll(clients)
 	return res
 }
@@ -248,6 +277,60 @@ func (l *load) schedule(ctx context.Context, clients []*client) (time.Duration, 
 				l.stats.skipped.Add(1)
 			}
 		}
+	}
+}
+
+// pairUp (-signal) puts each room's two clients in a meeting: the first starts it, the
+// other joins; each then sends to the other.
+func (l *load) pairUp(ctx context.Context, clients []*client) error {
+	byRoom := map[string][]*client{}
+	for _, c := range clients {
+		byRoom[c.room] = append(byRoom[c.room], c)
+	}
+	sem := make(chan struct{}, l.cfg.concurrency)
+	errs := make(chan error, len(byRoom))
+	var wg sync.WaitGroup
+	for _, pair := range byRoom {
+		if len(pair) != 2 {
+			return fmt.Errorf("loadgen: room %s has %d clients, not 2", pair[0].room, len(pair))
+		}
+		pair[0].peer, pair[1].peer = pair[1].user, pair[0].user
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := pair[0].enterMeeting(ctx, true); err != nil {
+				errs <- err
+				return
+			}
+			if err := pair[1].enterMeeting(ctx, false); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs // nil when none failed
+}
+
+// sample reads the server process, when -server-pid is set; a failure is a client error.
+func (l *load) sample() procSample {
+	s, err := sampleProc(l.cfg.serverPID)
+	if err != nil {
+		l.stats.clientError("proc", err)
+	}
+	return s
+}
+
+// hold is -idle's schedule: nothing is sent for -duration (or until ctx ends).
+func (l *load) hold(ctx context.Context) (time.Duration, bool) {
+	start := time.Now()
+	t := time.NewTimer(l.cfg.duration)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return l.cfg.duration, false
+	case <-ctx.Done():
+		return time.Since(start), true
 	}
 }
 

@@ -108,7 +108,72 @@ func (l *load) report(w io.Writer, res result) {
 		}
 	}
 	p("closed: %d clients with 1000 in %v", res.connected, res.closeTime.Round(time.Millisecond))
+	srv := l.serverFigures(res)
+	if srv.valid {
+		p("server (pid %d): %.0f CPU-ms from the end of the warmup to the last delivery, %s per 1000 measured deliveries; RSS %.1f MiB before connecting, %.1f MiB connected (%.1f KiB per connection), peak %.1f MiB",
+			l.cfg.serverPID, srv.cpuMs, srv.cpuPer1000, mib(res.procBase.rss), mib(res.procConnected.rss), srv.kibPerConn, mib(srv.peak))
+	}
+	if l.cfg.row != "" {
+		// | scenario | deliveries/s | lost | p50 | p99 | CPU-ms / 1000 deliveries | peak RSS | KiB/conn |
+		secs := max(res.measured.Seconds(), 1e-9)
+		lost := max(0, st.expected.Load()-st.received.Load())
+		h := st.lat
+		rate, p50, p99 := "-", "-", "-"
+		if !l.cfg.idle {
+			rate = fmt.Sprintf("%.0f", float64(st.received.Load())/secs)
+			p50, p99 = ms1(h.Quantile(0.50)), ms1(h.Quantile(0.99))
+		}
+		lostCell := fmt.Sprintf("%d", lost)
+		if n := closes(st.clientErrs); n > 0 {
+			lostCell += fmt.Sprintf(" (%d closed)", n)
+		}
+		kib := "-"
+		if l.cfg.idle && srv.valid {
+			kib = fmt.Sprintf("%.1f", srv.kibPerConn)
+		}
+		fmt.Fprintf(w, "ROW | %s | %s | %s | %s | %s | %s | %.0f MiB | %s |\n", l.cfg.row, rate, lostCell, p50, p99, srv.cpuPer1000, mib(srv.peak), kib)
+	}
 }
+
+// serverStats are the figures derived from the server's /proc samples.
+type serverStats struct {
+	valid      bool
+	cpuMs      float64
+	cpuPer1000 string // "-" when nothing was delivered
+	kibPerConn float64
+	peak       int64
+}
+
+func (l *load) serverFigures(res result) serverStats {
+	if !res.procTo.valid || !res.procFrom.valid {
+		return serverStats{cpuPer1000: "-"}
+	}
+	s := serverStats{valid: true, peak: res.procTo.peak, cpuPer1000: "-"}
+	s.cpuMs = float64(res.procTo.cpu-res.procFrom.cpu) / float64(time.Millisecond)
+	if n := l.stats.received.Load(); n > 0 && !l.cfg.idle {
+		s.cpuPer1000 = fmt.Sprintf("%.1f", s.cpuMs/(float64(n)/1000))
+	}
+	if res.connected > 0 && res.procBase.valid {
+		s.kibPerConn = float64(res.procTo.rss-res.procBase.rss) / 1024 / float64(res.connected)
+	}
+	return s
+}
+
+// closes counts the clients closed by the server (closed_<code>) or lost.
+func closes(m map[string]int64) int64 {
+	var n int64
+	for k, v := range m {
+		if strings.HasPrefix(k, "closed_") || k == "connection_lost" {
+			n += v
+		}
+	}
+	return n
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// ms1 formats d in milliseconds with 0.1 ms precision.
+func ms1(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 
 // counts formats m as "code n, code n" by decreasing count, or "none".
 func counts(m map[string]int64) string {

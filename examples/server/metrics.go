@@ -25,6 +25,10 @@ func metricsHandler(n *signaling.Node, extra ...prometheus.Collector) http.Handl
 			stat(func(s signaling.Stats) int64 { return s.SlowConsumers })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "huddle_client_events_total", Help: "Client events received."},
 			stat(func(s signaling.Stats) int64 { return s.Events })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "huddle_rate_limited_dropped_total", Help: "Client frames over the rate limit dropped without an answer."},
+			stat(func(s signaling.Stats) int64 { return s.RateLimited })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "huddle_sessions_evicted_total", Help: "Sessions ended because their user held MaxSessionsPerUser."},
+			stat(func(s signaling.Stats) int64 { return s.Evicted })),
 		collectors.NewGoCollector(),
 	)
 	reg.MustRegister(extra...)

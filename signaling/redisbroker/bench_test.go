@@ -54,13 +54,13 @@ func BenchmarkFanOutAcrossNodes(b *testing.B) {
 			var nodes []*signaling.Node
 			switch mode {
 			case "memory-1node":
-				nodes = []*signaling.Node{signaling.NewNode(&signaling.NodeOptions{QueueSize: 4096})}
+				nodes = []*signaling.Node{signaling.NewNode(&signaling.NodeOptions{QueueBytes: 64 << 20})}
 			default:
 				addr := redistest.Addr(b)
 				prefix := redistest.Prefix(b)
 				for _, id := range []string{"a", "b"} {
 					br := newBroker(b, redistest.Client(b, addr, prefix), prefix)
-					nodes = append(nodes, signaling.NewNode(&signaling.NodeOptions{ID: id, Broker: br, QueueSize: 4096}))
+					nodes = append(nodes, signaling.NewNode(&signaling.NodeOptions{ID: id, Broker: br, QueueBytes: 64 << 20}))
 				}
 			}
 			var count, target atomic.Int64

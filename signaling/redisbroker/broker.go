@@ -56,7 +56,7 @@ type Broker struct {
 
 type sub struct{ deliver func([]byte) }
 
-var _ signaling.Broker = (*Broker)(nil)
+var _ signaling.CountingBroker = (*Broker)(nil)
 
 // New returns a Broker on rdb and starts its receive loop.
 func New(ctx context.Context, rdb redis.UniversalClient, opts *Options) (*Broker, error) {
@@ -167,16 +167,24 @@ func (b *Broker) confirm(channel string) {
 // Publish sends msg to every node subscribed to topic. A Redis failure wraps
 // signaling.ErrUnavailable.
 func (b *Broker) Publish(ctx context.Context, topic string, msg []byte) error {
-	var err error
+	_, err := b.PublishCount(ctx, topic, msg)
+	return err
+}
+
+// PublishCount is Publish, returning how many nodes (Broker subscriptions on Redis) received
+// msg: Redis's answer to PUBLISH / SPUBLISH.
+func (b *Broker) PublishCount(ctx context.Context, topic string, msg []byte) (int, error) {
+	var cmd *redis.IntCmd
 	if b.sharded {
-		err = b.rdb.SPublish(ctx, b.prefix+topic, msg).Err()
+		cmd = b.rdb.SPublish(ctx, b.prefix+topic, msg)
 	} else {
-		err = b.rdb.Publish(ctx, b.prefix+topic, msg).Err()
+		cmd = b.rdb.Publish(ctx, b.prefix+topic, msg)
 	}
+	n, err := cmd.Result()
 	if err != nil {
-		return fmt.Errorf("redisbroker: publish %s: %w: %w", topic, signaling.ErrUnavailable, err)
+		return 0, fmt.Errorf("redisbroker: publish %s: %w: %w", topic, signaling.ErrUnavailable, err)
 	}
-	return nil
+	return int(n), nil
 }
 
 // Subscribe calls deliver with every message published to topic until cancel is called. The

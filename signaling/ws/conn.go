@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -14,13 +15,15 @@ import (
 	"github.com/huddle-go/huddle/signaling"
 )
 
-// conn adapts a *websocket.Conn to signaling.Conn (and signaling.PrefixWriter).
+// conn adapts a *websocket.Conn to signaling.Conn, and to signaling.BatchWriter when it was
+// accepted by Handler (its socket is then a batchConn).
 //
-// Read is called from one goroutine. Write, WritePrefixed and Close are safe for concurrent use
+// Read is called from one goroutine. Write and Close are safe for concurrent use
 // (coder/websocket serializes message writes). Close is idempotent: the first call performs the
 // close handshake, later calls return nil at once.
 type conn struct {
 	ws     *websocket.Conn
+	batch  *batchConn // nil: every message is flushed on its own (a dialed connection)
 	log    *slog.Logger
 	closed atomic.Bool
 	// handshake is the close our Close completed with the peer (the peer answered with the same
@@ -28,14 +31,12 @@ type conn struct {
 	handshake atomic.Pointer[signaling.CloseError]
 	closeDone chan struct{} // closed when the first Close or abort has returned
 
-	// The server's ping loop, when running.
-	stopPing context.CancelFunc
-	pingDone chan struct{}
+	ping *pinger // the server's heartbeat, when running
 }
 
 var (
-	_ signaling.Conn         = (*conn)(nil)
-	_ signaling.PrefixWriter = (*conn)(nil)
+	_ signaling.Conn        = (*conn)(nil)
+	_ signaling.BatchWriter = (*conn)(nil)
 )
 
 func newConn(c *websocket.Conn, log *slog.Logger) *conn {
@@ -69,7 +70,8 @@ func readError(err error) error {
 	return fmt.Errorf("ws: read: %w", err)
 }
 
-// Write sends frame as one text message.
+// Write sends frame as one text message. A ctx without a deadline or cancellation costs
+// nothing per write; the socket's write timeout bounds a stuck write either way.
 func (c *conn) Write(ctx context.Context, frame []byte) error {
 	if err := c.ws.Write(ctx, websocket.MessageText, frame); err != nil {
 		return fmt.Errorf("ws: write: %w", err)
@@ -77,21 +79,19 @@ func (c *conn) Write(ctx context.Context, frame []byte) error {
 	return nil
 }
 
-// WritePrefixed sends prefix followed by body as one text message, without joining them.
-func (c *conn) WritePrefixed(ctx context.Context, prefix, body []byte) (err error) {
-	w, err := c.ws.Writer(ctx, websocket.MessageText)
-	if err != nil {
-		return fmt.Errorf("ws: write: %w", err)
+// StartBatch holds the messages written from now on, until FlushBatch.
+func (c *conn) StartBatch() {
+	if c.batch != nil {
+		c.batch.hold()
 	}
-	_, err = w.Write(prefix)
-	if err == nil {
-		_, err = w.Write(body)
+}
+
+// FlushBatch sends the held messages with one write to the socket.
+func (c *conn) FlushBatch() error {
+	if c.batch == nil {
+		return nil
 	}
-	// Close finishes the message (and releases the writer) even after a failed Write.
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := c.batch.flush(); err != nil {
 		return fmt.Errorf("ws: write: %w", err)
 	}
 	return nil
@@ -106,6 +106,12 @@ func (c *conn) Close(code signaling.StatusCode, reason string) error {
 	defer close(c.closeDone)
 	c.stop()
 	reason = truncateReason(reason)
+	if code == signaling.StatusTryAgainLater {
+		// A slow consumer: the close frame gets a short deadline, and its answer is not
+		// waited for long, before the connection is dropped.
+		t := time.AfterFunc(slowCloseTimeout, func() { _ = c.ws.CloseNow() })
+		defer t.Stop()
+	}
 	err := c.ws.Close(websocket.StatusCode(code), reason)
 	if err != nil {
 		return fmt.Errorf("ws: close: %w", err)
@@ -126,56 +132,102 @@ func (c *conn) abort() {
 }
 
 func (c *conn) stop() {
-	if c.stopPing != nil {
-		c.stopPing()
+	if c.ping != nil {
+		c.ping.stop()
 	}
 }
 
 // startPing runs the heartbeat: every interval a ping, and a connection whose pong is later than
-// timeout is aborted. The loop belongs to the connection: it ends when the connection is closed
-// (or the ping fails), and wait returns once it has.
+// timeout is aborted. Between pings it is a timer, not a goroutine (an idle connection costs
+// less); each ping runs on the timer's goroutine. It ends when the connection is closed (or a
+// ping fails), and wait returns once no ping is in flight.
 func (c *conn) startPing(interval, timeout time.Duration) {
-	ctx, cancel := context.WithCancel(context.Background())
-	c.stopPing = cancel
-	c.pingDone = make(chan struct{})
-	go c.pingLoop(ctx, interval, timeout)
+	p := &pinger{c: c, interval: interval, timeout: timeout}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	c.ping = p
+	p.mu.Lock()
+	p.timer = time.AfterFunc(interval, p.run)
+	p.mu.Unlock()
 }
 
-func (c *conn) pingLoop(ctx context.Context, interval, timeout time.Duration) {
-	defer close(c.pingDone)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		pctx, cancel := context.WithTimeout(ctx, timeout)
-		err := c.ws.Ping(pctx)
-		late := pctx.Err() != nil && ctx.Err() == nil
-		cancel()
-		if err == nil {
-			continue
-		}
-		if late {
-			c.log.Debug("ws: pong timeout, dropping connection", "timeout", timeout)
-			c.abort()
-		}
-		// Otherwise the connection is already closed; its reader reports why.
+// pinger is a connection's heartbeat.
+type pinger struct {
+	c                 *conn
+	interval, timeout time.Duration
+	ctx               context.Context
+	cancel            context.CancelFunc
+
+	mu       sync.Mutex
+	timer    *time.Timer
+	stopped  bool
+	inFlight bool
+	idle     chan struct{} // closed when the ping in flight ends; nil: nobody waits
+}
+
+func (p *pinger) run() {
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
 		return
 	}
+	p.inFlight = true
+	p.mu.Unlock()
+
+	pctx, cancel := context.WithTimeout(p.ctx, p.timeout)
+	err := p.c.ws.Ping(pctx)
+	late := pctx.Err() != nil && p.ctx.Err() == nil
+	cancel()
+
+	p.mu.Lock()
+	p.inFlight = false
+	if p.idle != nil {
+		close(p.idle)
+		p.idle = nil
+	}
+	if err == nil && !p.stopped {
+		p.timer.Reset(p.interval)
+	}
+	p.mu.Unlock()
+	if err != nil && late {
+		p.c.log.Debug("ws: pong timeout, dropping connection", "timeout", p.timeout)
+		p.c.abort()
+	}
+	// Any other error: the connection is already closed; its reader reports why.
 }
 
-// wait blocks until the ping loop, if any, has exited. Call it after Close or abort.
+// stop ends the heartbeat and cancels a ping in flight.
+func (p *pinger) stop() {
+	p.mu.Lock()
+	p.stopped = true
+	p.timer.Stop()
+	p.mu.Unlock()
+	p.cancel()
+}
+
+// wait blocks until no ping is in flight. Call it after Close or abort.
 func (c *conn) wait() {
-	if c.pingDone != nil {
-		<-c.pingDone
+	if c.ping == nil {
+		return
 	}
+	p := c.ping
+	p.mu.Lock()
+	if !p.inFlight {
+		p.mu.Unlock()
+		return
+	}
+	if p.idle == nil {
+		p.idle = make(chan struct{})
+	}
+	idle := p.idle
+	p.mu.Unlock()
+	<-idle
 }
 
 // Subprotocol returns the negotiated WebSocket subprotocol.
 func (c *conn) Subprotocol() string { return c.ws.Subprotocol() }
+
+// slowCloseTimeout bounds the close handshake with a slow consumer (1013).
+const slowCloseTimeout = time.Second
 
 // maxReason is the longest close reason that fits a control frame (125 bytes minus the code).
 const maxReason = 123

@@ -255,7 +255,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, signaling.CodeForbidden, "origin not allowed")
 		return
 	}
-	wc, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	bw := batching(w) // the hijacked socket batches the session writer's frames (batch.go)
+	wc, err := websocket.Accept(bw, r, &websocket.AcceptOptions{
 		Subprotocols: proto,
 		// checkOrigin has decided, without trusting the Host header as Accept would.
 		InsecureSkipVerify: true,
@@ -267,6 +268,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	wc.SetReadLimit(h.opts.ReadLimit)
 	c := newConn(wc, log)
+	c.batch = bw.conn
 	if h.opts.PingInterval > 0 {
 		c.startPing(h.opts.PingInterval, h.opts.PongTimeout)
 	}
