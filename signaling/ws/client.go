@@ -79,9 +79,9 @@ type Event struct {
 	Seq   uint64
 }
 
-// ErrClosed is returned by Send once the client is closed, and wrapped by Send and Err once it
-// gave up.
-var ErrClosed = errors.New("ws: client closed")
+// ErrClosed is signaling.ErrClosed, the one "closed by its owner" error: Send returns it once
+// the client is closed, and Send and Err wrap it once the client gave up.
+var ErrClosed = signaling.ErrClosed
 
 // maxSendRetries bounds how many new connections Send tries after failed writes.
 const maxSendRetries = 3
