@@ -24,7 +24,7 @@ func Example() {
 	// Membership comes from chat in a real server; a map will do here.
 	members := staticRooms{"standup": {alice, bob}}
 	// What chat does at session start: subscribe each member session to its room topics.
-	node.OnSession(func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
+	node.OnSessionAt(signaling.StageSubscribe, func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
 		if ev == signaling.SessionConnected {
 			rooms, _ := members.Rooms(ctx, s.User().ID)
 			for _, r := range rooms {

@@ -116,7 +116,7 @@ func newEnv(t *testing.T, opts *meeting.Options) *env {
 		ICE:   signaling.ICEConfig{URLs: []string{"stun:stun.example.org:3478"}},
 	})
 	// What chat does: every session of a member is subscribed to the room topics at its start.
-	e.node.OnSession(func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
+	e.node.OnSessionAt(signaling.StageSubscribe, func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
 		if ev != signaling.SessionConnected {
 			return
 		}

@@ -110,7 +110,7 @@ func newCluster(t *testing.T, opts func(node string, o *meeting.Options)) *clust
 		m.node = signaling.NewNode(&signaling.NodeOptions{
 			ID: id, Broker: broker, Clock: c.clock, ResumeSecret: secret, HandoverTimeout: wait,
 		})
-		m.node.OnSession(func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
+		m.node.OnSessionAt(signaling.StageSubscribe, func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
 			if ev != signaling.SessionConnected {
 				return
 			}

@@ -17,7 +17,8 @@
 //     membership store satisfies it; the server wires the two, so presence never imports chat.
 //     Announcements go to signaling.RoomTopic of each room, to which chat subscribes every
 //     session of a member (at session start and at join_room); without chat, subscribe them
-//     yourself (see the package Example).
+//     yourself in a hook at signaling.StageSubscribe, so it runs before presence sends its snapshot
+//     (see the package Example).
 //   - Store keeps every user's sessions, chosen status and last-seen time, shared by all nodes.
 //     MemoryStore serves one process; presence/redispresence serves several. Store is small and
 //     context-first, and internal/storetest holds its contract test.

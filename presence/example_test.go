@@ -66,7 +66,7 @@ func Example() {
 	rooms := chatRooms{"lobby": {alice, bob}}
 	// Presence publishes to the topics of the user's rooms; chat subscribes each session to
 	// them. Without chat, do it yourself, before the Tracker's hook runs.
-	node.OnSession(func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
+	node.OnSessionAt(signaling.StageSubscribe, func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
 		if ev == signaling.SessionConnected {
 			ids, _ := rooms.Rooms(ctx, s.User().ID)
 			for _, r := range ids {

@@ -103,7 +103,7 @@ func TestFailedAnnouncementIsRetried(t *testing.T) {
 			node := signaling.NewNode(&signaling.NodeOptions{Clock: clk, Logger: log})
 			rs := &flakyRooms{rooms: rooms{"r1": {alice, bob}, "r2": {alice, carol}}}
 			hub := &flakyHub{Node: node}
-			node.OnSession(roomSubscriber(node, rs.rooms))
+			node.OnSessionAt(signaling.StageSubscribe, roomSubscriber(node, rs.rooms))
 			tr, err := presence.New(hub, &presence.Options{Rooms: rs, Clock: clk, Logger: log})
 			is.NoErr(err)
 			hooks := &hookLog{note: make(chan struct{})}
@@ -168,7 +168,7 @@ func TestOnePublishPerRoom(t *testing.T) {
 	}
 	rs := rooms{"big": big, "small": {alice, bob}}
 	hub := &flakyHub{Node: node}
-	node.OnSession(roomSubscriber(node, rs))
+	node.OnSessionAt(signaling.StageSubscribe, roomSubscriber(node, rs))
 	tr, err := presence.New(hub, &presence.Options{Rooms: rs, Clock: clk})
 	is.NoErr(err)
 	t.Cleanup(func() {

@@ -134,7 +134,7 @@ func startNode(t *testing.T, clk *clock.Manual, nodeOpts *signaling.NodeOptions,
 	}
 	to.Logger = log
 	if to.Rooms != nil {
-		node.OnSession(roomSubscriber(node, to.Rooms))
+		node.OnSessionAt(signaling.StageSubscribe, roomSubscriber(node, to.Rooms))
 	}
 	tr, err := presence.New(node, &to)
 	if err != nil {

@@ -29,7 +29,7 @@ func (o openRooms) Rooms(context.Context, string) ([]string, error)         { re
 // session to the rooms (there is no chat service to do it) so that room events arrive.
 func newServer(t *testing.T, rooms ...string) string {
 	node := signaling.NewNode(nil)
-	node.OnSession(func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
+	node.OnSessionAt(signaling.StageSubscribe, func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
 		if ev == signaling.SessionConnected {
 			for _, r := range rooms {
 				_ = node.Subscribe(ctx, s.ID(), signaling.RoomTopic(r))

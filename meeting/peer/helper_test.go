@@ -106,7 +106,7 @@ func newTestServer(t testing.TB, so *serverOptions, rooms ...string) *testServer
 	members := &openRooms{rooms: rooms}
 	o.node.Logger = testLogger(t, "server")
 	node := signaling.NewNode(&o.node)
-	node.OnSession(func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
+	node.OnSessionAt(signaling.StageSubscribe, func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
 		if ev != signaling.SessionConnected {
 			return
 		}

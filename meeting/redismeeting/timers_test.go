@@ -96,7 +96,7 @@ func newWorld(t *testing.T, opts *meeting.Options, store func(id string, s *redi
 		n := &node{id: id, seen: map[string]int{}, ping: make(chan struct{}, 1)}
 		n.hub = signaling.NewNode(&signaling.NodeOptions{ID: id, Broker: broker, Clock: w.clock})
 		// What chat does: every session of a member is subscribed to its room topics.
-		n.hub.OnSession(func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
+		n.hub.OnSessionAt(signaling.StageSubscribe, func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
 			if ev != signaling.SessionConnected {
 				return
 			}

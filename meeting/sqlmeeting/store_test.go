@@ -107,7 +107,7 @@ func start(t *testing.T, path string, clk *clock.Manual) *server {
 	t.Helper()
 	st := newStore(t, path)
 	hub := signaling.NewNode(&signaling.NodeOptions{Clock: clk})
-	hub.OnSession(func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
+	hub.OnSessionAt(signaling.StageSubscribe, func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
 		if ev == signaling.SessionConnected { // what chat does: subscribe the member to r1
 			if err := hub.Subscribe(ctx, s.ID(), signaling.RoomTopic("r1")); err != nil {
 				t.Errorf("subscribe: %v", err)

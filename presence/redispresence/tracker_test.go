@@ -77,7 +77,7 @@ func startNode(t *testing.T, id string, clk clock.Clock, broker signaling.Broker
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil)).With("node", id)
 	node := signaling.NewNode(&signaling.NodeOptions{ID: id, Broker: broker, Clock: clk, Logger: log})
-	node.OnSession(roomSubscriber(node, rs))
+	node.OnSessionAt(signaling.StageSubscribe, roomSubscriber(node, rs))
 	tr, err := presence.New(node, &presence.Options{Store: store, Rooms: rs, Clock: clk, Logger: log})
 	if err != nil {
 		t.Fatal(err)
