@@ -97,27 +97,32 @@ type Service struct {
 	log     *slog.Logger
 	typing  *typingTracker
 
-	// unpublished holds the ids of messages stored but not published (the broker failed), so
-	// that the client's retry with the same clientMsgId publishes them to the room instead of
-	// only acknowledging them. Bounded; a node forgets them on restart.
+	// unpublished holds the (sender, clientMsgId) pairs of messages that may be stored but
+	// were not published: the broker failed, or the store call failed in a way that may still
+	// have stored the message (a deadline on a stalled store that runs the call afterwards). The
+	// client's retry with the same clientMsgId then publishes the stored message to the room
+	// instead of only acknowledging it. Bounded; a node forgets them on restart.
 	umu         sync.Mutex
 	unpublished map[string]struct{}
 }
 
 const maxUnpublished = 10000
 
-func (s *Service) markUnpublished(id string, yes bool) (was bool) {
+// unpublishedKey is the key of a sender's clientMsgId in unpublished.
+func unpublishedKey(senderID, clientMsgID string) string { return senderID + "\x00" + clientMsgID }
+
+func (s *Service) markUnpublished(key string, yes bool) (was bool) {
 	s.umu.Lock()
 	defer s.umu.Unlock()
-	_, was = s.unpublished[id]
+	_, was = s.unpublished[key]
 	switch {
 	case !yes:
-		delete(s.unpublished, id)
+		delete(s.unpublished, key)
 	case len(s.unpublished) < maxUnpublished:
 		if s.unpublished == nil {
 			s.unpublished = map[string]struct{}{}
 		}
-		s.unpublished[id] = struct{}{}
+		s.unpublished[key] = struct{}{}
 	}
 	return was
 }
@@ -419,32 +424,52 @@ func (s *Service) message(ctx context.Context, sess *signaling.Session, e signal
 		UpdatedAt:   now,
 		ClientMsgID: in.ClientMsgID,
 	}
+	key := unpublishedKey(u.ID, in.ClientMsgID)
 	stored, existing, err := s.store.Append(ctx, m)
 	if err != nil {
+		if in.ClientMsgID != "" {
+			// A stalled store may still run the append after the deadline: the retry must then
+			// publish what it finds stored, not only acknowledge it.
+			s.markUnpublished(key, true)
+		}
 		return fmt.Errorf("chat: message: store: %w", err)
 	}
-	if existing && !s.markUnpublished(stored.ID, false) {
+	retried := in.ClientMsgID != "" && s.markUnpublished(key, false)
+	if existing && !retried {
 		// Published the first time; the retry gets its acknowledgement again, and nobody else.
 		return sess.Reply(ctx, e, "message", stored)
 	}
 	ev := signaling.Envelope{Event: "message", Data: stored}
+	// One publish id per message: a publish that timed out on a stalled broker may still be
+	// run by it, and the retry's publish must then not deliver the message a second time.
+	// A retry's own session gets its acknowledgement as a reply, since the first publish may
+	// have reached the others already and the retry's is then not delivered again.
+	opts := []signaling.PublishOption{signaling.PublishID(stored.ID)}
+	if existing {
+		opts = append(opts, signaling.ExceptSession(sess.ID()))
+	}
 	var perr error
 	if member {
-		perr = s.hub.Publish(ctx, signaling.RoomTopic(stored.RoomID), ev)
+		perr = s.hub.Publish(ctx, signaling.RoomTopic(stored.RoomID), ev, opts...)
 	} else {
 		// Just joined by sending: the sender's sessions on other nodes may not be subscribed to
 		// the room yet, so they get their copy through the user's topic, which every session
 		// of the user always has.
-		perr = s.hub.Publish(ctx, signaling.RoomTopic(stored.RoomID), ev, signaling.ExceptUser(u.ID))
+		perr = s.hub.Publish(ctx, signaling.RoomTopic(stored.RoomID), ev, append(opts, signaling.ExceptUser(u.ID))...)
 		if perr == nil {
-			perr = s.hub.Publish(ctx, signaling.UserTopic(u.ID), ev)
+			perr = s.hub.Publish(ctx, signaling.UserTopic(u.ID), ev, opts...)
 		}
 	}
 	s.typing.stop(ctx, u.ID, in.RoomID)
 	if perr != nil {
-		s.markUnpublished(stored.ID, true)
+		if in.ClientMsgID != "" {
+			s.markUnpublished(key, true)
+		}
 		s.log.Warn("chat: message stored but not published", "message", stored.ID, "room", stored.RoomID, "err", perr)
 		return signaling.Errorf(signaling.CodeUnavailable, "message %s was stored but not delivered; send it again with the same clientMsgId", stored.ID)
+	}
+	if existing {
+		return sess.Reply(ctx, e, "message", stored)
 	}
 	return nil
 }

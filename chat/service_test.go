@@ -588,3 +588,46 @@ func TestStalledStoreCallAnswersUnavailable(t *testing.T) {
 	is.Equal(f.Ref, "m")
 	bob.ExpectQuiet("message") // nothing was published
 }
+
+// lateAppend is a store whose first Append stores the message but reports its context's
+// deadline, as a stalled Redis does when it runs a call after the caller gave up on it.
+type lateAppend struct {
+	*chat.MemoryStore
+	failed *atomic.Bool
+}
+
+func (s lateAppend) Append(ctx context.Context, m chat.Message) (chat.Message, bool, error) {
+	stored, existing, err := s.MemoryStore.Append(ctx, m)
+	if err == nil && s.failed.CompareAndSwap(false, true) {
+		return chat.Message{}, false, fmt.Errorf("%w: %w", signaling.ErrUnavailable, context.DeadlineExceeded)
+	}
+	return stored, existing, err
+}
+
+// TestRetryAfterLateAppendPublishes: a message whose append was answered `unavailable` but
+// stored anyway reaches the room when the client resends it with the same clientMsgId, once;
+// before, the retry found it stored and only acknowledged it to the sender.
+func TestRetryAfterLateAppendPublishes(t *testing.T) {
+	is := is.New(t)
+	mem := chat.NewMemoryStore(nil)
+	n, _ := setup(t, &chat.Options{Store: lateAppend{mem, new(atomic.Bool)}, Membership: mem})
+	alice, bob := connect(t, n, "alice"), connect(t, n, "bob")
+	join(t, alice, "r1")
+	join(t, bob, "r1")
+	send := map[string]string{"roomId": "r1", "content": "late", "clientMsgId": "c1"}
+	alice.SendRef("message", send, "first")
+	code, f := alice.ExpectError(wait)
+	is.Equal(code, signaling.CodeUnavailable) // the append's outcome was unknown
+	is.Equal(f.Ref, "first")
+	alice.SendRef("message", send, "retry")
+	var got, ack struct {
+		ID          string `json:"id"`
+		ClientMsgID string `json:"clientMsgId"`
+	}
+	is.NoErr(bob.Expect("message", wait).Bind(&got))
+	is.Equal(got.ClientMsgID, "c1") // the retry delivered it to the room
+	is.NoErr(alice.Expect("message", wait).Bind(&ack))
+	is.Equal(ack.ID, got.ID)     // and acknowledged it, as stored
+	bob.ExpectQuiet("message")   // once
+	alice.ExpectQuiet("message") // once
+}

@@ -121,6 +121,7 @@ type publishOptions struct {
 	exceptUser    string
 	onlyUser      string
 	ephemeral     bool
+	id            string
 }
 
 // ExceptSession skips one session (for example, the sender of an event).
@@ -134,6 +135,13 @@ func OnlyUser(id string) PublishOption { return func(o *publishOptions) { o.only
 
 // Ephemeral marks an event that carries no `seq` and is not replayed on resume (typing, pong).
 func Ephemeral() PublishOption { return func(o *publishOptions) { o.ephemeral = true } }
+
+// PublishID names a publish: a node delivers the events of one topic that carry the same id at
+// most once (among the last 8192 it received). A caller that publishes again after a failure
+// whose outcome it cannot know (a deadline on a stalled broker, which may still run the first
+// publish) gives both publishes the same id, so that subscribers get the event once. Without it
+// each publish gets an id of its own.
+func PublishID(id string) PublishOption { return func(o *publishOptions) { o.id = id } }
 
 func collect(opts []PublishOption) publishOptions {
 	var o publishOptions

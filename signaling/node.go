@@ -45,6 +45,7 @@ type Node struct {
 
 	stats nodeStats
 	pids  atomic.Uint64
+	seen  recentIDs // publish ids delivered last, so that a publish run twice is delivered once (dedupe.go)
 
 	ctrl serial.Queue // control work from Broker deliveries (control.go)
 

@@ -65,7 +65,10 @@ func (n *Node) Publish(ctx context.Context, topic string, e Envelope, opts ...Pu
 	}
 	o := collect(opts)
 	m := brokerMsg{kind: msgEvent, exceptSession: o.exceptSession, exceptUser: o.exceptUser, onlyUser: o.onlyUser, body: body}
-	if n.opts.HandoverTimeout > 0 {
+	switch {
+	case o.id != "":
+		m.pid = "app:" + topic + ":" + o.id // unique per topic, as the node's own ids are
+	case n.opts.HandoverTimeout > 0:
 		m.pid = n.id + ":" + strconv.FormatUint(n.pids.Add(1), 36)
 	}
 	if o.ephemeral {
@@ -100,6 +103,9 @@ func (n *Node) deliver(t *topicSubs, msg []byte) {
 	}
 	switch m.kind {
 	case msgEvent:
+		if m.pid != "" && !n.seen.firstTime(m.pid) {
+			return // the same publish again: Redis ran a timed-out PUBLISH and its retry
+		}
 		var alt encodings
 		eph := m.flags&flagEphemeral != 0
 		for _, s := range *subs {
