@@ -1,15 +1,12 @@
 package peer
 
 import (
-	"context"
-	"fmt"
-	"log/slog"
 	"net"
 	"strings"
 	"time"
 
+	"github.com/huddle-go/huddle/internal/pionlog"
 	"github.com/pion/ice/v4"
-	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 )
@@ -18,7 +15,7 @@ import (
 // interceptors, Pion's logs routed to the Peer's logger, and the ICE settings of o.
 func newAPI(o *Options) *webrtc.API {
 	var se webrtc.SettingEngine
-	se.LoggerFactory = pionLoggerFactory{log: o.Logger}
+	se.LoggerFactory = pionlog.Factory{Log: o.Logger}
 	if o.ICEDisconnectedTimeout > 0 || o.ICEFailedTimeout > 0 || o.ICEKeepaliveInterval > 0 {
 		// SetICETimeouts sets all three; keep Pion's defaults for the ones not given.
 		d, f, k := 5*time.Second, 25*time.Second, 2*time.Second
@@ -97,34 +94,4 @@ func sdpSessionID(sdp string) string {
 		}
 	}
 	return ""
-}
-
-// pionLoggerFactory sends Pion's logs to a slog.Logger one level down: Pion warns about much
-// that is routine for a peer (a closed stream during teardown), so its info and warnings become
-// Debug and its errors Warn; trace and debug (per packet) are dropped.
-type pionLoggerFactory struct{ log *slog.Logger }
-
-func (f pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{log: f.log.With("pion", scope)}
-}
-
-type pionLogger struct{ log *slog.Logger }
-
-func (pionLogger) Trace(string)                       {}
-func (pionLogger) Tracef(string, ...any)              {}
-func (pionLogger) Debug(string)                       {}
-func (pionLogger) Debugf(string, ...any)              {}
-func (l pionLogger) Info(msg string)                  { l.log.Debug(msg) }
-func (l pionLogger) Infof(format string, args ...any) { l.logf(slog.LevelDebug, format, args) }
-func (l pionLogger) Warn(msg string)                  { l.log.Debug(msg) }
-func (l pionLogger) Warnf(format string, args ...any) { l.logf(slog.LevelDebug, format, args) }
-func (l pionLogger) Error(msg string)                 { l.log.Warn(msg) }
-func (l pionLogger) Errorf(format string, args ...any) {
-	l.logf(slog.LevelWarn, format, args)
-}
-
-func (l pionLogger) logf(level slog.Level, format string, args []any) {
-	if l.log.Enabled(context.Background(), level) {
-		l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/huddle-go/huddle/clock"
+	"github.com/huddle-go/huddle/internal/pionlog"
 	"github.com/pion/turn/v4"
 )
 
@@ -117,7 +118,7 @@ func Listen(addr string, opts *Options) (*Server, error) {
 	}
 	s.turn, err = turn.NewServer(turn.ServerConfig{
 		Realm:             o.Realm,
-		LoggerFactory:     pionLoggerFactory{log: o.Logger},
+		LoggerFactory:     pionlog.Factory{Log: o.Logger},
 		AuthHandler:       s.authenticate,
 		QuotaHandler:      s.quota,
 		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: udp, RelayAddressGenerator: gen()}},
