@@ -138,15 +138,10 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 		o = *opts
 	}
 	if o.Clock == nil {
-		if h, ok := hub.(interface{ Clock() clock.Clock }); ok {
-			o.Clock = h.Clock()
-		}
+		o.Clock = hub.Clock()
 	}
 	o.Clock = clock.Or(o.Clock)
-	var limits signaling.Limits
-	if h, ok := hub.(interface{ Limits() signaling.Limits }); ok {
-		limits = h.Limits()
-	}
+	limits := hub.Limits()
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = cmpOr(limits.MaxMessageBytes, DefaultMaxMessageBytes)
 	}

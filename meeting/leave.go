@@ -44,13 +44,9 @@ func (svc *Service) LeaveRoom(ctx context.Context, roomID, userID string) error 
 	if host {
 		svc.disarm(hostKey(roomID))
 	}
-	if h, ok := svc.hub.(interface {
-		Session(id string) *signaling.Session
-	}); ok {
-		for _, sid := range gone.sessions() {
-			if s := h.Session(sid); s != nil {
-				svc.bindingsOf(s).remove(roomID)
-			}
+	for _, sid := range gone.sessions() {
+		if s := svc.hub.Session(sid); s != nil {
+			svc.bindingsOf(s).remove(roomID)
 		}
 	}
 	svc.unbindSessions(ctx, roomID, gone.sessions())

@@ -73,11 +73,7 @@ func (svc *Service) UserOffline(ctx context.Context, userID string) error {
 	return errors.Join(errs...)
 }
 
-// holds reports whether this node holds the session (attached or waiting for a resume), when
-// the hub can tell.
+// holds reports whether this node holds the session (attached or waiting for a resume).
 func (svc *Service) holds(sessionID string) bool {
-	h, ok := svc.hub.(interface {
-		Session(id string) *signaling.Session
-	})
-	return ok && h.Session(sessionID) != nil
+	return svc.hub.Session(sessionID) != nil
 }

@@ -179,11 +179,7 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 		o.Store = NewMemoryStore()
 	}
 	if o.ICE == nil {
-		if h, ok := hub.(interface {
-			ICEServers(userID string) []signaling.ICEServer
-		}); ok {
-			o.ICE = h.ICEServers
-		}
+		o.ICE = hub.ICEServers
 	}
 	if o.LinkBase == "" {
 		o.LinkBase = DefaultLinkBase
@@ -205,18 +201,14 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 		o.CallTimeout = DefaultCallTimeout
 	}
 	if o.Clock == nil {
-		if h, ok := hub.(interface{ Clock() clock.Clock }); ok {
-			o.Clock = h.Clock()
-		}
+		o.Clock = hub.Clock()
 	}
 	o.Clock = clock.Or(o.Clock)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if o.NodeID == "" {
-		if h, ok := hub.(interface{ ID() string }); ok {
-			o.NodeID = h.ID()
-		}
+		o.NodeID = hub.ID()
 		if o.NodeID == "" {
 			o.NodeID = randomID()
 		}

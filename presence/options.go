@@ -71,9 +71,7 @@ func (o *Options) setDefaults(hub signaling.Hub) error {
 		o.Store = NewMemoryStore()
 	}
 	if o.NodeID == "" {
-		if h, ok := hub.(interface{ ID() string }); ok {
-			o.NodeID = h.ID()
-		}
+		o.NodeID = hub.ID()
 	}
 	if o.NodeID == "" {
 		var b [16]byte
@@ -81,9 +79,7 @@ func (o *Options) setDefaults(hub signaling.Hub) error {
 		o.NodeID = hex.EncodeToString(b[:])
 	}
 	if o.Clock == nil {
-		if h, ok := hub.(interface{ Clock() clock.Clock }); ok {
-			o.Clock = h.Clock()
-		}
+		o.Clock = hub.Clock()
 	}
 	o.Clock = clock.Or(o.Clock)
 	if o.Logger == nil {
