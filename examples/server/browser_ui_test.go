@@ -92,8 +92,10 @@ func TestBrowserPresenceAndRooms(t *testing.T) {
 	bob.do(chromedp.Navigate("about:blank"))
 	alice.waitMember("bob", "offline")
 	t.Logf("Bob offline %v after he left (resume window %v)", time.Since(left).Round(100*time.Millisecond), resumeWindow)
-	// (history.back, not chromedp.NavigateBack: a page restored from the cache fires no load.)
-	bob.do(chromedp.Evaluate[chromedp.Void](`history.back()`))
+	// (history.back, not chromedp.NavigateBack: a page restored from the cache fires no load.
+	// It runs after the Evaluate has returned: a navigation during the call fails it with
+	// "Inspected target navigated or closed", seen once in CI.)
+	bob.do(chromedp.Evaluate[chromedp.Void](`setTimeout(() => history.back(), 0)`))
 	alice.waitMember("bob", "online")
 	bob.waitJS("ready again", `document.body.dataset.state === 'ready'`, browserWait)
 	restored := eval[bool](bob, `window.__huddleTest?.restored === true`)
