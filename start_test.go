@@ -69,9 +69,12 @@ func TestSessionStartFramesInAnyOrder(t *testing.T) {
 
 			// A second tab of alice: its first frames, in order.
 			tab := signalingtest.Connect(t, node, signaling.User{ID: "alice", Username: "Alice"}, nil)
-			for _, want := range []string{"session", "meeting_invitation", "presence_snapshot"} {
-				f := tab.Next(wait)
-				is.Equal(f.Event, want)
+			// (An invitation published to alice's sessions for her join just before may reach the
+			// tab too, as a second meeting_invitation before the snapshot.)
+			is.Equal(tab.Next(wait).Event, "session")
+			is.Equal(tab.Next(wait).Event, "meeting_invitation")
+			for f := tab.Next(wait); f.Event != "presence_snapshot"; f = tab.Next(wait) {
+				is.Equal(f.Event, "meeting_invitation") // nothing else comes before the snapshot
 			}
 			// The room was subscribed during the start: bob's next message reaches the tab.
 			bob.Send("message", map[string]string{"roomId": "r1", "content": "hi"})
