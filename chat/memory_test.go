@@ -22,31 +22,9 @@ func TestMemoryStoreContract(t *testing.T) {
 }
 
 func TestMemoryStoreIdempotencyExpires(t *testing.T) {
-	is := is.New(t)
-	ctx := context.Background()
-	clk := clock.NewManual(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
-	s := chat.NewMemoryStore(&chat.MemoryOptions{Clock: clk})
-	alice := signaling.User{ID: "alice"}
-	m1 := chat.Message{ID: "m1", RoomID: "r1", Content: "one", Sender: alice, ClientMsgID: "c1"}
-	m2 := chat.Message{ID: "m2", RoomID: "r1", Content: "two", Sender: alice, ClientMsgID: "c1"}
-	m3 := chat.Message{ID: "m3", RoomID: "r1", Content: "three", Sender: alice, ClientMsgID: "c1"}
-
-	_, existing, err := s.Append(ctx, m1)
-	is.NoErr(err)      // first append
-	is.True(!existing) // new
-	clk.Advance(chat.IdempotencyWindow - time.Millisecond)
-	got, existing, err := s.Append(ctx, m2)
-	is.NoErr(err)           // repeat within 24 h
-	is.True(existing)       // still remembered
-	is.Equal(got.ID, m1.ID) // the first message comes back
-	clk.Advance(time.Millisecond)
-	got, existing, err = s.Append(ctx, m3)
-	is.NoErr(err)           // repeat after 24 h
-	is.True(!existing)      // forgotten: a new message
-	is.Equal(got.ID, m3.ID) // stored as given
-	hist, _, err := s.History(ctx, "r1", "", 10)
-	is.NoErr(err)                                      // history
-	is.Equal(contents(hist), []string{"one", "three"}) // the expired key let a new message in
+	storetest.ChatIdempotencyWindow(t, func(t *testing.T, clk clock.Clock) chat.Store {
+		return chat.NewMemoryStore(&chat.MemoryOptions{Clock: clk})
+	})
 }
 
 func TestMemoryStoreNotFoundIsWrapped(t *testing.T) {

@@ -138,33 +138,10 @@ func TestClientMsgIDCannotNameAnotherSender(t *testing.T) {
 }
 
 func TestIdempotencyWindow(t *testing.T) {
-	is := is.New(t)
-	ctx := context.Background()
-	clk := clock.NewManual(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
-	s, _, _ := newStore(t, &redischat.Options{Clock: clk})
-	first := message(t, "r1", alice, "first")
-	first.ClientMsgID = "c1"
-	_, existing, err := s.Append(ctx, first)
-	is.NoErr(err)      // first
-	is.True(!existing) // new
-
-	clk.Advance(chat.IdempotencyWindow - time.Millisecond)
-	again := message(t, "r1", alice, "again")
-	again.ClientMsgID = "c1"
-	got, existing, err := s.Append(ctx, again)
-	is.NoErr(err)              // within the window
-	is.True(existing)          // remembered
-	is.Equal(got.ID, first.ID) // the first message back
-
-	clk.Advance(time.Millisecond)
-	got, existing, err = s.Append(ctx, again)
-	is.NoErr(err)              // at the end of the window
-	is.True(!existing)         // forgotten
-	is.Equal(got.ID, again.ID) // stored as a new message
-
-	hist, _, err := s.History(ctx, "r1", "", 10)
-	is.NoErr(err)                                        // history
-	is.Equal(contents(hist), []string{"first", "again"}) // both, once each
+	storetest.ChatIdempotencyWindow(t, func(t *testing.T, clk clock.Clock) chat.Store {
+		s, _, _ := newStore(t, &redischat.Options{Clock: clk})
+		return s
+	})
 }
 
 func TestMaxHistory(t *testing.T) {

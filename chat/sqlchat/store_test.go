@@ -96,33 +96,9 @@ func contents(ms []chat.Message) []string {
 
 func TestIdempotencyWindow(t *testing.T) {
 	dialects(t, func(t *testing.T, open func(*testing.T, *sqlchat.Options) *sqlchat.Store) {
-		is := is.New(t)
-		ctx := context.Background()
-		clk := clock.NewManual(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
-		s := open(t, &sqlchat.Options{Clock: clk})
-		first := message(t, "r1", alice, "first")
-		first.ClientMsgID = "c1"
-		_, existing, err := s.Append(ctx, first)
-		is.NoErr(err)      // first
-		is.True(!existing) // new
-
-		clk.Advance(chat.IdempotencyWindow - time.Millisecond)
-		again := message(t, "r1", alice, "again")
-		again.ClientMsgID = "c1"
-		got, existing, err := s.Append(ctx, again)
-		is.NoErr(err)              // within the window
-		is.True(existing)          // remembered
-		is.Equal(got.ID, first.ID) // the first message back
-
-		clk.Advance(time.Millisecond)
-		got, existing, err = s.Append(ctx, again)
-		is.NoErr(err)              // at the end of the window
-		is.True(!existing)         // forgotten
-		is.Equal(got.ID, again.ID) // stored as a new message
-
-		hist, _, err := s.History(ctx, "r1", "", 10)
-		is.NoErr(err)                                        // history
-		is.Equal(contents(hist), []string{"first", "again"}) // both, once each
+		storetest.ChatIdempotencyWindow(t, func(t *testing.T, clk clock.Clock) chat.Store {
+			return open(t, &sqlchat.Options{Clock: clk})
+		})
 	})
 }
 

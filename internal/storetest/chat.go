@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/huddle-go/huddle/chat"
+	"github.com/huddle-go/huddle/clock"
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/matryer/is"
 )
@@ -413,4 +414,39 @@ func sortStrings(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return out
+}
+
+// ChatIdempotencyWindow checks that a chat.Store remembers a sender's clientMsgId for exactly
+// chat.IdempotencyWindow, measured on the clock it was built with: a repeat within the window
+// returns the first message, one at its end is stored as new. newStore returns an empty store
+// that reads time from clk.
+func ChatIdempotencyWindow(t *testing.T, newStore func(t *testing.T, clk clock.Clock) chat.Store) {
+	is := is.New(t)
+	ctx := context.Background()
+	clk := clock.NewManual(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
+	s := newStore(t, clk)
+	alice := signaling.User{ID: "alice", Username: "Alice"}
+	first := message(t, "r1", alice, "first")
+	first.ClientMsgID = "c1"
+	_, existing, err := s.Append(ctx, first)
+	is.NoErr(err)      // first
+	is.True(!existing) // new
+
+	clk.Advance(chat.IdempotencyWindow - time.Millisecond)
+	again := message(t, "r1", alice, "again")
+	again.ClientMsgID = "c1"
+	got, existing, err := s.Append(ctx, again)
+	is.NoErr(err)              // within the window
+	is.True(existing)          // remembered
+	is.Equal(got.ID, first.ID) // the first message back
+
+	clk.Advance(time.Millisecond)
+	got, existing, err = s.Append(ctx, again)
+	is.NoErr(err)              // at the end of the window
+	is.True(!existing)         // forgotten
+	is.Equal(got.ID, again.ID) // stored as a new message
+
+	hist, _, err := s.History(ctx, "r1", "", 10)
+	is.NoErr(err)                                        // history
+	is.Equal(contents(hist), []string{"first", "again"}) // both, once each
 }
