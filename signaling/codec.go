@@ -86,7 +86,9 @@ func (c jsonCodec) Decode(frame []byte) (Envelope, error) {
 		var ref string
 		if err := json.Unmarshal(in.Ref, &ref); err != nil {
 			// A number is accepted and kept as its text, so that the client can still correlate.
-			e.Ref = string(in.Ref)
+			// Invalid UTF-8 in it becomes U+FFFD byte by byte, as encoding it will write it, so
+			// the ref echoed is the ref kept.
+			e.Ref = string([]rune(string(in.Ref)))
 		} else {
 			e.Ref = ref
 		}
