@@ -273,7 +273,7 @@ func (p *page) signIn(url, name string) {
 	p.t.Helper()
 	p.do(
 		chromedp.Navigate(url),
-		chromedp.WaitVisible(chromedp.CSS("#signin-name")), // shown once /api/config said "dev"
+		chromedp.WaitVisible(chromedp.CSS("#signin-name")), // shown once config.json said "dev"
 		chromedp.SendKeys(chromedp.CSS("#signin-name"), name),
 		chromedp.Click(chromedp.CSS("#signin-submit")),
 	)

@@ -30,7 +30,7 @@ func TestDevAuthWithJWTSecretRequiresToken(t *testing.T) {
 	is.NoErr(err) // a token still works
 	c := signalingtest.NewClient(t, conn, signaling.JSON)
 	c.Expect("session", wait)
-	res, err := http.Get(ts.URL + "/api/config")
+	res, err := http.Get(ts.URL + "/config.json")
 	is.NoErr(err)
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()

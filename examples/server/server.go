@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -22,11 +20,9 @@ import (
 	"github.com/huddle-go/huddle/signaling/jwtauth"
 	"github.com/huddle-go/huddle/signaling/turnserver"
 	"github.com/huddle-go/huddle/signaling/ws"
+	"github.com/huddle-go/huddle/web"
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-//go:embed web
-var webFS embed.FS
 
 // server is the wired reference server.
 type server struct {
@@ -195,9 +191,6 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 		}
 		writeJSON(w, code, map[string]any{"status": status, "node": s.node.ID(), "sessions": s.node.Stats().Sessions, "store": store})
 	})
-	mux.HandleFunc("GET /api/config", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"auth": mode, "codec": cfg.codec, "iceTransportPolicy": cfg.turn.iceTransportPolicy})
-	})
 	collectors := append([]prometheus.Collector{refused}, turnCollectors(s.turn)...)
 	if ms, ok := backends.presenceStore.(*presence.MemoryStore); ok {
 		collectors = append(collectors,
@@ -207,8 +200,7 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 				func() float64 { return float64(ms.Stats().Forgotten) }))
 	}
 	mux.Handle("GET /metrics", metricsHandler(s.node, collectors...))
-	web, _ := fs.Sub(webFS, "web")
-	mux.Handle("GET /", http.FileServerFS(web))
+	mux.Handle("GET /", web.Handler(&web.Options{SignIn: mode, ICETransportPolicy: cfg.turn.iceTransportPolicy}))
 	s.handler = mux
 	return s, nil
 }
@@ -222,11 +214,11 @@ func handover(shared bool, d time.Duration) time.Duration {
 
 // authenticator picks JWTs when there is a secret, else dev auth.
 // With -dev-auth too, a token is still required: a token-less ?user= must not sign anyone in.
-func authenticator(cfg config) (signaling.Authenticator, string) {
+func authenticator(cfg config) (signaling.Authenticator, web.SignIn) {
 	if cfg.jwtSecret != "" {
-		return jwtauth.New([]byte(cfg.jwtSecret), nil), "jwt"
+		return jwtauth.New([]byte(cfg.jwtSecret), nil), web.SignInToken
 	}
-	return signaling.DevAuthenticator{}, "dev"
+	return signaling.DevAuthenticator{}, web.SignInDev
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -19,7 +19,7 @@ type turnConfig struct {
 	publicIP   string
 	realm      string
 	relayPorts string // "MIN-MAX"
-	// iceTransportPolicy is what /api/config tells the browser client: "all" or "relay".
+	// iceTransportPolicy is what config.json tells the browser client: "all" or "relay".
 	iceTransportPolicy string
 }
 

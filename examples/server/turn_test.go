@@ -75,7 +75,7 @@ func TestTURNInSessionAndConfig(t *testing.T) {
 	is.True(strings.HasSuffix(turn.Username, ":alice")) // TURN REST credentials for this user
 	is.True(turn.Credential != "")
 
-	res, err := http.Get(ts.URL + "/api/config")
+	res, err := http.Get(ts.URL + "/config.json")
 	is.NoErr(err)
 	defer res.Body.Close()
 	var cfg map[string]any
@@ -228,7 +228,7 @@ func TestBrowserCallThroughTURN(t *testing.T) {
 	bob.signIn(ts.URL, "Bob")
 	for _, p := range []*page{alice, bob} {
 		p.joinRoom("relayed")
-		is.Equal(eval[string](p, `window.huddle.client.iceTransportPolicy`), "relay") // taken from /api/config
+		is.Equal(eval[string](p, `window.huddle.client.iceTransportPolicy`), "relay") // taken from config.json
 		is.True(eval[bool](p, turnPairsJS))
 	}
 	alice.startMeeting()

@@ -1197,7 +1197,7 @@ function signIn(auth) {
   const old = client;
   client = null;
   old?.disconnect({ forget: false });
-  client = new HuddleClient({ iceTransportPolicy: state.iceTransportPolicy });
+  client = new HuddleClient({ url: state.wsUrl || wsURL('/ws'), iceTransportPolicy: state.iceTransportPolicy });
   wire(client);
   client.connect(auth.token ? { token: auth.token } : auth.user ? { user: auth.user, name: auth.name } : { name: auth.name });
 }
@@ -1259,15 +1259,24 @@ function onActivity() {
   armIdle();
 }
 
+// wsURL resolves the WebSocket address from config.json against the page's own address.
+function wsURL(u) {
+  const abs = new URL(u, location.href);
+  if (abs.protocol === 'http:') abs.protocol = 'ws:';
+  if (abs.protocol === 'https:') abs.protocol = 'wss:';
+  return abs.href.replace(/[?#].*$/, '');
+}
+
 async function loadConfig() {
   try {
-    const res = await fetch('/api/config', { cache: 'no-store' });
+    const res = await fetch('config.json', { cache: 'no-store' });
     const cfg = await res.json();
-    state.mode = cfg.auth === 'jwt' ? 'jwt' : 'dev';
+    state.mode = cfg.auth === 'jwt' ? 'jwt' : cfg.auth === 'dev' ? 'dev' : 'any';
+    if (cfg.wsUrl) state.wsUrl = wsURL(cfg.wsUrl);
     state.iceTransportPolicy = cfg.iceTransportPolicy || 'all';
     if (client) client.iceTransportPolicy = state.iceTransportPolicy; // signed in before the config came
   } catch (e) {
-    console.warn('huddle: /api/config unavailable; offering both sign-in methods', e);
+    console.warn('huddle: config.json unavailable; offering both sign-in methods', e);
     state.mode = 'any';
   }
   renderSignin();
@@ -1386,10 +1395,13 @@ function init() {
   };
 
   renderAll();
-  loadConfig();
   const saved = store.get(AUTH_KEY);
-  if (saved && (saved.token || saved.user || saved.name)) signIn(saved);
-  else setBodyState('signed-out');
+  if (saved && (saved.token || saved.user || saved.name)) setBodyState('connecting');
+  // The config says where the socket is: sign back in once it has come (or failed).
+  loadConfig().then(() => {
+    if (saved && (saved.token || saved.user || saved.name)) signIn(saved);
+    else setBodyState('signed-out');
+  });
 }
 
 init();

@@ -1,4 +1,4 @@
-package sqlmigrate_test
+package sqlitedb_test
 
 import (
 	"context"

@@ -1,0 +1,39 @@
+module github.com/huddle-go/huddle/chat/sqlchat
+
+go 1.26.0
+
+require github.com/huddle-go/huddle v0.0.0-00010101000000-000000000000
+
+require github.com/huddle-go/huddle/internal/sqlitedb v0.0.0-00010101000000-000000000000
+
+require (
+	github.com/google/uuid v1.6.0
+	github.com/huddle-go/huddle/internal/pgtest v0.0.0-00010101000000-000000000000
+	github.com/jackc/pgx/v5 v5.13.0
+	github.com/matryer/is v1.4.1
+)
+
+require (
+	github.com/dustin/go-humanize v1.1.0 // indirect
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
+	github.com/mattn/go-isatty v0.0.24 // indirect
+	github.com/ncruces/go-strftime v1.1.0 // indirect
+	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
+	github.com/stretchr/testify v1.12.1 // indirect
+	golang.org/x/sync v0.24.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
+	modernc.org/libc v1.80.1 // indirect
+	modernc.org/mathutil v1.7.1 // indirect
+	modernc.org/memory v1.12.1 // indirect
+	modernc.org/sqlite v1.63.0 // indirect
+)
+
+replace github.com/huddle-go/huddle => ../..
+
+replace github.com/huddle-go/huddle/internal/sqlitedb => ../../internal/sqlitedb
+
+replace github.com/huddle-go/huddle/internal/pgtest => ../../internal/pgtest

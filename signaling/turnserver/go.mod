@@ -1,0 +1,30 @@
+module github.com/huddle-go/huddle/signaling/turnserver
+
+go 1.26.0
+
+require github.com/huddle-go/huddle v0.0.0-00010101000000-000000000000
+
+require (
+	github.com/huddle-go/huddle/internal/pionlog v0.0.0-00010101000000-000000000000
+	github.com/matryer/is v1.4.1
+	github.com/pion/turn/v4 v4.1.4
+	golang.org/x/time v0.16.0
+)
+
+require (
+	github.com/pion/dtls/v3 v3.1.16 // indirect
+	github.com/pion/logging v0.2.4 // indirect
+	github.com/pion/randutil v0.1.0 // indirect
+	github.com/pion/stun/v3 v3.0.1 // indirect
+	github.com/pion/transport/v3 v3.0.8 // indirect
+	github.com/pion/transport/v4 v4.0.1 // indirect
+	github.com/pion/transport/v5 v5.1.5 // indirect
+	github.com/wlynxg/anet v0.0.5 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/net v0.61.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
+
+replace github.com/huddle-go/huddle => ../..
+
+replace github.com/huddle-go/huddle/internal/pionlog => ../../internal/pionlog
