@@ -42,10 +42,12 @@ type client struct {
 	sentN    int           // messages written; writer goroutine only
 }
 
-// dialURL is the endpoint with the client's credentials: a minted JWT with -token-secret, else
-// the dev authenticator's user and name.
-func (l *load) dialURL(user, name string) (string, error) {
-	u := *l.cfg.url
+// dialURL is the endpoint of client idx with its credentials: a minted JWT with -token-secret,
+// else the dev authenticator's user and name. With several endpoints, the clients of each room
+// are spread over them (room r holds clients r, r+rooms, r+2·rooms…, which go to endpoints 0,
+// 1, 2… in turn), so that every room spans the nodes and its deliveries cross the Broker.
+func (l *load) dialURL(idx int, user, name string) (string, error) {
+	u := *l.cfg.urls[(idx/l.cfg.rooms)%len(l.cfg.urls)]
 	q := u.Query()
 	if l.cfg.tokenSecret != "" {
 		claims := jwtauth.Claims{
@@ -85,7 +87,7 @@ func (l *load) connectClient(ctx context.Context, idx int) (*client, string, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	u, err := l.dialURL(c.user, fmt.Sprintf("Load %d", idx))
+	u, err := l.dialURL(idx, c.user, fmt.Sprintf("Load %d", idx))
 	if err != nil {
 		return nil, "token", err
 	}
