@@ -71,8 +71,16 @@ func readError(err error) error {
 }
 
 // Write sends frame as one text message. A ctx without a deadline or cancellation costs
-// nothing per write; the socket's write timeout bounds a stuck write either way.
+// nothing per write; the socket's write timeout bounds a stuck write either way. On an accepted
+// connection the frame is written by batchConn (one buffer, one system call), not by
+// coder/websocket's writer; ctx is not consulted there.
 func (c *conn) Write(ctx context.Context, frame []byte) error {
+	if c.batch != nil {
+		if err := c.batch.writeText(frame); err != nil {
+			return fmt.Errorf("ws: write: %w", err)
+		}
+		return nil
+	}
 	if err := c.ws.Write(ctx, websocket.MessageText, frame); err != nil {
 		return fmt.Errorf("ws: write: %w", err)
 	}
