@@ -1,6 +1,7 @@
 package meeting_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/huddle-go/huddle/meeting"
@@ -289,4 +290,48 @@ func TestRemovedCannotKnock(t *testing.T) {
 	is.Equal(expectError(t, b), signaling.CodeForbidden) // refused
 	none(t, b, "knocking")                               // without knocking
 	none(t, a, "knock")                                  // the host is not asked
+}
+
+// TestLobbyAfterHostTransfer: a new host answers the knocks its predecessor left.
+func TestLobbyAfterHostTransfer(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, &meeting.Options{HostPolicy: meeting.HostTransfer})
+	a, b, c := e.connect(alice), e.connect(bob), e.connect(carol)
+	start(t, a, "r1")
+	join(t, b, "r1")
+	lock(t, a, true)
+	knock(t, c)
+	expectKnock(t, a, carol)
+	none(t, b, "knock") // bob is no host yet
+
+	e.drop(a)
+	e.clock.Advance(meeting.DefaultHostGrace)
+	b.Expect("meeting_host_changed", wait)
+	expectKnock(t, b, carol) // the new host is asked
+	b.Send("admit", map[string]any{"roomId": "r1", "userId": "carol"})
+	var j joinedData
+	bindTo(t, c.Expect("meeting_joined", wait), &j)
+	is.Equal(ids(j.Participants), []string{"bob", "carol"}) // and lets carol in
+}
+
+// TestLobbyBounded: a meeting keeps at most 64 users waiting; the next is told `meeting_full`.
+func TestLobbyBounded(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, nil)
+	a := e.connect(alice)
+	start(t, a, "r1")
+	lock(t, a, true)
+	const limit = 64
+	for i := range limit + 1 {
+		u := signaling.User{ID: fmt.Sprintf("guest%02d", i), Username: fmt.Sprintf("Guest %d", i)}
+		e.members.add("r1", u)
+		p := e.connect(u)
+		p.Send("join_meeting", map[string]any{"roomId": "r1"})
+		if i < limit {
+			p.Expect("knocking", wait) // waits
+			continue
+		}
+		is.Equal(expectError(t, p), signaling.CodeMeetingFull) // one too many
+	}
+	is.Equal(len(e.stored("r1").Knocks), limit) // the lobby did not grow past its bound
 }
