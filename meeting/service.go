@@ -159,8 +159,8 @@ type Service struct {
 }
 
 // New returns a Service running on hub: it registers the handlers of `start_meeting`,
-// `get_room_info`, `join_meeting`, `leave_meeting`, `stop_meeting`, `media_state` and
-// `video-signal`, and a session hook for catch-up invitations and the graces. Register it
+// `get_room_info`, `join_meeting`, `leave_meeting`, `stop_meeting`, `media_state`,
+// `video-signal`, and the host's `moderate`, `lock_meeting`, `admit` and `deny`, and a session hook for catch-up invitations and the graces. Register it
 // before presence's hook so that, at session start, the invitations precede `presence_snapshot`
 // (PROTOCOL.md §3). opts.Members is required: New returns an error when it or hub is nil, or
 // when opts.HostPolicy is not one of the HostPolicy constants.
@@ -245,6 +245,10 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 		"stop_meeting":  svc.stopMeeting,
 		"media_state":   svc.mediaState,
 		"video-signal":  svc.videoSignal,
+		"moderate":      svc.moderate,
+		"lock_meeting":  svc.lockMeeting,
+		"admit":         svc.admit,
+		"deny":          svc.deny,
 	} {
 		hub.Handle(event, svc.guard(h))
 	}
@@ -460,6 +464,8 @@ type (
 		User   signaling.User `json:"user"`
 		RoomID string         `json:"roomId"`
 		Rejoin bool           `json:"rejoin,omitempty"`
+		// Reason is ReasonRemoved for a participant the host removed, else empty.
+		Reason string `json:"reason,omitempty"`
 	}
 	hostChanged struct {
 		RoomID string         `json:"roomId"`
@@ -468,6 +474,7 @@ type (
 	joined struct {
 		RoomID       string            `json:"roomId"`
 		Participants []wireParticipant `json:"participants"`
+		Locked       bool              `json:"locked"`
 	}
 	mediaEvent struct {
 		RoomID string         `json:"roomId"`
@@ -482,5 +489,8 @@ type (
 		wireMeeting
 		OnlineUsers []string              `json:"onlineUsers"`
 		ICEServers  []signaling.ICEServer `json:"iceServers"`
+		// Knocks and Removed are told to the host only (lobby.go, moderation.go).
+		Knocks  []signaling.User `json:"knocks,omitempty"`
+		Removed []signaling.User `json:"removed,omitempty"`
 	}
 )
