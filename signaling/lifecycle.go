@@ -83,7 +83,19 @@ func (n *Node) read(ctx context.Context, c Conn, s *Session, a *attachment) erro
 		case !handle && !answer:
 			continue // dropped (counted)
 		}
-		if err := n.push(ctx, s, &in, inFrame{frame: frame, limited: answer}); err != nil {
+		f := inFrame{frame: frame, limited: answer}
+		f.env, f.err = s.codec.Decode(frame)
+		if handle && f.err == nil {
+			var refused *Error
+			if f.pending, refused = n.admit(f.env); refused != nil {
+				s.sendError(ctx, refused) // at once: the node is over its bound for this event
+				continue
+			}
+		}
+		if err := n.push(ctx, s, &in, f); err != nil {
+			if f.pending != nil {
+				f.pending.Add(-1)
+			}
 			return err
 		}
 	}

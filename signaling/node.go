@@ -32,6 +32,7 @@ type Node struct {
 
 	hmu      sync.RWMutex
 	handlers map[string]Handler
+	pending  map[string]*atomic.Int64 // per handled event: frames queued or being handled (admission.go)
 	hooks    []stagedHook // by stage, copy on write
 
 	mu       sync.Mutex
@@ -67,6 +68,7 @@ type nodeStats struct {
 	events        atomic.Int64
 	rateLimited   atomic.Int64
 	evicted       atomic.Int64
+	shed          atomic.Int64
 }
 
 // Stats are counters of a Node, for metrics.
@@ -77,6 +79,7 @@ type Stats struct {
 	Events        int64 // client events handled
 	RateLimited   int64 // frames over the rate limit dropped without an answer
 	Evicted       int64 // sessions ended because their user held MaxSessionsPerUser
+	Shed          int64 // events refused at once because the node was over MaxPendingEvents
 }
 
 // Stats returns the node's counters.
@@ -88,6 +91,7 @@ func (n *Node) Stats() Stats {
 		Events:        n.stats.events.Load(),
 		RateLimited:   n.stats.rateLimited.Load(),
 		Evicted:       n.stats.evicted.Load(),
+		Shed:          n.stats.shed.Load(),
 	}
 }
 
@@ -110,6 +114,7 @@ func NewNode(opts *NodeOptions) *Node {
 		ctx:       ctx,
 		cancel:    cancel,
 		handlers:  map[string]Handler{},
+		pending:   map[string]*atomic.Int64{},
 		sessions:  map[string]*Session{},
 		byUser:    map[string][]*Session{},
 		hoWaiters: map[string]chan brokerMsg{},
@@ -145,6 +150,9 @@ func (n *Node) Handle(event string, h Handler) {
 	n.hmu.Lock()
 	defer n.hmu.Unlock()
 	n.handlers[event] = h
+	if n.pending[event] == nil {
+		n.pending[event] = new(atomic.Int64)
+	}
 }
 
 // OnSession registers a session hook at StageDefault.
