@@ -33,7 +33,7 @@ type Node struct {
 	hmu      sync.RWMutex
 	handlers map[string]Handler
 	pending  map[string]*atomic.Int64 // per handled event: frames queued or being handled (admission.go)
-	hooks    []stagedHook // by stage, copy on write
+	hooks    []stagedHook             // by stage, copy on write
 
 	mu       sync.Mutex
 	closing  bool
