@@ -21,6 +21,7 @@ type stats struct {
 	expected       atomic.Int64 // Σ room members over measured messages written
 	received       atomic.Int64 // measured deliveries received
 	skipped        atomic.Int64 // measured messages not sent: the client's queue was full
+	refused        atomic.Int64 // measured messages the server refused (`error` naming them)
 	warmupSent     atomic.Int64
 	warmupReceived atomic.Int64
 	foreign        atomic.Int64 // messages of other rooms, or without a stamp
@@ -71,13 +72,13 @@ func (l *load) report(w io.Writer, res result) {
 	if res.measured > 0 {
 		secs := res.measured.Seconds()
 		sent, expected, received := st.sent.Load(), st.expected.Load(), st.received.Load()
-		p("sent: %d messages in %v measured (%.1f/s of %g/s offered), %d skipped (client queue full); warmup: %d sent, %d deliveries",
-			sent, res.measured.Round(time.Millisecond), float64(sent)/secs, l.cfg.rate, st.skipped.Load(), st.warmupSent.Load(), st.warmupReceived.Load())
+		p("sent: %d messages in %v measured (%.1f/s of %g/s offered), %d skipped (client queue full), %d refused by the server; warmup: %d sent, %d deliveries",
+			sent, res.measured.Round(time.Millisecond), float64(sent)/secs, l.cfg.rate, st.skipped.Load(), st.refused.Load(), st.warmupSent.Load(), st.warmupReceived.Load())
 		ratio := 0.0
 		if expected > 0 {
 			ratio = float64(received) / float64(expected)
 		}
-		p("deliveries: %d received / %d expected (members × messages), delivery ratio %.4f, after waiting %v for the last",
+		p("deliveries: %d received / %d expected (members × messages not refused), delivery ratio %.4f, after waiting %v for the last",
 			received, expected, ratio, res.drainWait.Round(time.Millisecond))
 		p("throughput: %.1f deliveries/s", float64(received)/secs)
 		h := st.lat
