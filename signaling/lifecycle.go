@@ -46,13 +46,24 @@ func (n *Node) Serve(ctx context.Context, c Conn, u User, opts *SessionOptions) 
 		defer t.Stop()
 	}
 	a.start()
+	ev := SessionConnected
+	if resumed {
+		ev = SessionResumed
+	}
 	if resumed {
 		n.log.Debug("session resumed", "session", s.id, "user", u.ID)
-		n.runHooks(ctx, s, SessionResumed)
 	} else {
 		n.log.Debug("session started", "session", s.id, "user", u.ID)
-		n.runHooks(ctx, s, SessionConnected)
 	}
+	// The hooks run on a goroutine of their own, which is gone when they return: their calls
+	// (stores, encoders) grow its stack, and the connection's goroutine, which then waits in
+	// Read for as long as the connection is idle, keeps a small one.
+	hooked := make(chan struct{})
+	go func() {
+		defer close(hooked)
+		n.runHooks(ctx, s, ev)
+	}()
+	<-hooked
 
 	readErr := n.read(ctx, c, s, a)
 	// The connection is gone, or closing: cut a drain short, let the frames already received

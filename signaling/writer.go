@@ -21,7 +21,7 @@ const (
 	killGrace  = time.Second
 )
 
-// keepStamp is the largest stamp buffer kept between batches; a bigger one is released.
+// keepStamp is the largest stamp buffer put back in the pool; a bigger one is released.
 const keepStamp = 8 << 10
 
 // outFrame is one queued frame: a shared body and the seq to stamp on it (0: none).
@@ -231,7 +231,10 @@ func (a *attachment) run() {
 			return // running stays true: nobody starts another writer
 		}
 		if len(a.q) == 0 {
+			// Idle: keep no buffers (an idle connection should cost as little as possible).
 			a.running = false
+			a.q, a.spare = nil, nil
+			a.releaseBuffers() // before another writer may start
 			a.mu.Unlock()
 			return
 		}
@@ -272,6 +275,11 @@ func (a *attachment) write(batch []outFrame) (int, error) {
 		}
 		frame := f.body
 		if f.seq != 0 && a.stamper != nil {
+			if a.stamp == nil {
+				if p, ok := stampBuffers.Get().(*stampPair); ok {
+					a.prefix, a.stamp = p.prefix, p.stamp
+				}
+			}
 			var tail []byte
 			a.prefix, tail = a.stamper.StampSeq(a.prefix, f.seq, f.body)
 			a.stamp = append(append(a.stamp[:0], a.prefix...), tail...)
@@ -286,8 +294,19 @@ func (a *attachment) write(batch []outFrame) (int, error) {
 			err = ferr
 		}
 	}
-	if cap(a.stamp) > keepStamp {
-		a.stamp = nil
-	}
 	return n, err
 }
+
+// stampBuffers are the writers' buffers for stamping `seq`, taken while a writer runs.
+var stampBuffers sync.Pool
+
+// releaseBuffers returns the writer's stamp buffers to the pool; the exiting writer calls it
+// with a.mu held.
+func (a *attachment) releaseBuffers() {
+	if a.stamp != nil && cap(a.stamp) <= keepStamp && cap(a.prefix) <= keepStamp {
+		stampBuffers.Put(&stampPair{prefix: a.prefix[:0], stamp: a.stamp[:0]})
+	}
+	a.prefix, a.stamp = nil, nil
+}
+
+type stampPair struct{ prefix, stamp []byte }

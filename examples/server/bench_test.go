@@ -8,7 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -280,4 +282,90 @@ func (c *frameClient) waitFor(b *testing.B, what string, ok func() bool) {
 func (c *frameClient) close() {
 	_ = c.conn.Close()
 	<-c.done
+}
+
+// BenchmarkIdleMemory measures what an idle connection costs the reference server: N clients
+// (raw TCP, no goroutine of their own once joined) connect, join a room of 10 and go quiet;
+// then the Go heap and the goroutine stacks in use are compared with before, after a GC.
+// With $HUDDLE_IDLE_HEAP_PROFILE set, the heap profile taken then shows what they hold.
+//
+//	HUDDLE_IDLE_HEAP_PROFILE=/tmp/idle.heap go test -run '^$' -bench IdleMemory -benchtime 1x ./examples/server/
+func BenchmarkIdleMemory(b *testing.B) {
+	const conns = 2000
+	runtime.MemProfileRate = 512
+	ts := startServer(b, "-dev-auth", "-max-conns-per-ip", "-1", "-upgrade-rate", "-1", "-data", "memory")
+	addr := strings.TrimPrefix(ts.URL, "http://")
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	idle := make([]net.Conn, 0, conns)
+	for i := range conns {
+		idle = append(idle, dialIdle(b, addr, fmt.Sprintf("user=i%d&name=I", i), fmt.Sprintf("r%d", i/10)))
+	}
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perConn := func(a, b uint64) float64 { return (float64(a) - float64(b)) / 1024 / conns }
+	b.ReportMetric(perConn(after.HeapInuse, before.HeapInuse), "heap-KiB/conn")
+	b.ReportMetric(perConn(after.HeapAlloc, before.HeapAlloc), "live-KiB/conn")
+	b.ReportMetric(perConn(after.StackInuse, before.StackInuse), "stack-KiB/conn")
+	b.ReportMetric(float64(runtime.NumGoroutine())/conns, "goroutines/conn")
+	if path := os.Getenv("HUDDLE_IDLE_HEAP_PROFILE"); path != "" { // what the connections hold
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = pprof.Lookup("heap").WriteTo(f, 0)
+		_ = f.Close()
+	}
+	for _, c := range idle {
+		_ = c.Close()
+	}
+}
+
+// dialIdle connects a raw WebSocket client, joins room and returns the connection once
+// room_joined arrived, with nothing reading it any more.
+func dialIdle(b *testing.B, addr, query, room string) net.Conn {
+	b.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := "GET /ws?" + query + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := io.WriteString(conn, req); err != nil {
+		b.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		b.Fatalf("upgrade: %v %v", resp, err)
+	}
+	join := `{"event":"join_room","data":{"roomId":"` + room + `"}}`
+	if _, err := conn.Write(append([]byte{0x81, 0x80 | byte(len(join)), 0, 0, 0, 0}, join...)); err != nil {
+		b.Fatal(err)
+	}
+	var hdr [8]byte
+	for {
+		if _, err := io.ReadFull(br, hdr[:2]); err != nil {
+			b.Fatal(err)
+		}
+		n := int(hdr[1] & 0x7f)
+		switch n {
+		case 126:
+			_, _ = io.ReadFull(br, hdr[:2])
+			n = int(binary.BigEndian.Uint16(hdr[:2]))
+		case 127:
+			_, _ = io.ReadFull(br, hdr[:8])
+			n = int(binary.BigEndian.Uint64(hdr[:8]))
+		}
+		p := make([]byte, n)
+		if _, err := io.ReadFull(br, p); err != nil {
+			b.Fatal(err)
+		}
+		if bytes.Contains(p, []byte(`"event":"room_joined"`)) {
+			return conn
+		}
+	}
 }

@@ -2,8 +2,10 @@ package ws
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -180,6 +182,25 @@ func (w *batchResponseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.conn = &batchConn{Conn: nc}
-	brw.Writer.Reset(w.conn)
-	return w.conn, brw, nil
+	// Small buffers instead of the server's 4 KiB ones, which an idle connection would hold
+	// for its lifetime: coder/websocket writes only control frames through the writer (at most
+	// 131 bytes), and reads a frame's header through the reader (a payload that does not fit
+	// is read straight into the message). Bytes the client sent after its request are kept.
+	var src io.Reader = nc
+	n := brw.Reader.Buffered()
+	if n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		src = io.MultiReader(bytes.NewReader(bytes.Clone(b)), nc)
+	}
+	br := bufio.NewReaderSize(src, max(readBuffer, n))
+	if n > 0 {
+		_, _ = br.Peek(n) // buffered again, where coder/websocket looks for them
+	}
+	return w.conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.conn, controlBuffer)), nil
 }
+
+// The buffers of an accepted connection (see Hijack).
+const (
+	readBuffer    = 512
+	controlBuffer = 256
+)
