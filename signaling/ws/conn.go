@@ -205,7 +205,7 @@ type pinger struct {
 	stopped  bool
 	inFlight bool
 	cancel   context.CancelFunc // the ping in flight's (a context exists only while one is)
-	idle     chan struct{} // closed when the ping in flight ends; nil: nobody waits
+	idle     chan struct{}      // closed when the ping in flight ends; nil: nobody waits
 }
 
 func (p *pinger) run() {
