@@ -29,10 +29,17 @@ func (n *Node) Serve(ctx context.Context, c Conn, u User, opts *SessionOptions) 
 	n.mu.Unlock()
 	defer n.serving.Done()
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(n.ctx, cancel)
-	defer stop()
+	if ctx.Done() == nil {
+		// A context that never ends (the WebSocket transport's): the session's ends with the
+		// node, and costs no context of its own (see nodeBound).
+		ctx = nodeBound{values: ctx, node: n.ctx}
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		stop := context.AfterFunc(n.ctx, cancel)
+		defer stop()
+	}
 
 	s, a, resumed, err := n.attach(ctx, c, u, &so)
 	if err != nil {
@@ -354,4 +361,25 @@ func resumeFrames(sessionBody []byte, replay []replayEntry, resumedBody []byte) 
 		out = append(out, outFrame{seq: r.seq, body: r.body})
 	}
 	return append(out, outFrame{body: resumedBody})
+}
+
+// nodeBound is a session's context when the one Serve was given never ends: its values are
+// that context's, its end the node's. An idle connection thus holds no cancellation of its own
+// (a cancelCtx, its channel and its table of children, and a callback on the node's context):
+// what is derived from it (handler deadlines, the transport's read callback) hangs directly
+// off the node's context, since Value hands the node's cancellation to the context package.
+type nodeBound struct {
+	values context.Context
+	node   context.Context
+}
+
+func (c nodeBound) Deadline() (time.Time, bool) { return c.node.Deadline() }
+func (c nodeBound) Done() <-chan struct{}       { return c.node.Done() }
+func (c nodeBound) Err() error                  { return c.node.Err() }
+
+func (c nodeBound) Value(key any) any {
+	if v := c.values.Value(key); v != nil {
+		return v
+	}
+	return c.node.Value(key)
 }
