@@ -74,9 +74,11 @@ func (s *Store) writer() {
 		}
 		// Take every append that is ready: yield the processor so that the goroutines made
 		// runnable meanwhile (the senders acknowledged by the last commit, new ones) reach the
-		// queue, take them, and yield again while more come. On one core this is what makes
-		// batches grow with the load, instead of the writer waking for each sender in turn.
-		for len(batch) < s.batch {
+		// queue, take them, and yield again while more come, a few times at most (under a
+		// stream that never pauses the batch would otherwise wait to be full). On one core
+		// this is what makes batches grow with the load, instead of the writer waking for each
+		// sender in turn.
+		for yields := 0; yields < maxYields && len(batch) < s.batch; yields++ {
 			n := len(batch)
 			runtime.Gosched()
 			batch = s.drain(batch)
@@ -150,6 +152,9 @@ func (s *Store) checkpointer(kick <-chan struct{}, stopped chan<- struct{}) {
 		cancel()
 	}
 }
+
+// maxYields bounds the writer's yields before a commit.
+const maxYields = 3
 
 // drain adds the appends waiting for the writer to batch, up to the batch bound.
 func (s *Store) drain(batch []*appendReq) []*appendReq {
