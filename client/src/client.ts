@@ -307,6 +307,7 @@ export class HuddleClient extends Emitter<HuddleEvents> {
     this.gen++;
     clearTimeout(this.syncTimer);
     clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
     this.stopPing();
     this.detachPage?.();
     this.detachPage = null;
@@ -326,9 +327,9 @@ export class HuddleClient extends Emitter<HuddleEvents> {
     if (this.state !== 'idle') this.setState('closed');
   }
 
-  /** While reconnecting: try now instead of waiting for the backoff. */
+  /** While a reconnect waits for its backoff: try now. */
   retryNow(): void {
-    if (this.stopped || this.suspended || this.state !== 'reconnecting') return;
+    if (this.stopped || this.suspended || this.reconnectTimer === undefined) return;
     this.attempt = 0;
     this.open();
   }
@@ -342,6 +343,7 @@ export class HuddleClient extends Emitter<HuddleEvents> {
     if (this.stopped || this.suspended) return;
     this.suspended = true;
     clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
     this.stopPing();
     const ws = this.ws;
     if (ws) {
@@ -436,6 +438,7 @@ export class HuddleClient extends Emitter<HuddleEvents> {
 
   private open(): void {
     clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
     if (this.stopped || this.suspended) return;
     if (this.ws) this.detach(this.ws);
     this.ready = false;
@@ -456,9 +459,9 @@ export class HuddleClient extends Emitter<HuddleEvents> {
     this.socketN++;
     ws.onmessage = (e) => this.onFrame(e.data);
     ws.onclose = (e) => this.onClose(ws, e.code, e.reason);
-    ws.onerror = () => {
-      // a close event follows
-    };
+    // Browsers follow an error with a close event; Node's WebSocket (undici) does not after a
+    // refused handshake. The first of the two counts: onClose detaches the socket.
+    ws.onerror = () => void this.onClose(ws, 1006, 'error');
   }
 
   private detach(ws: WebSocketLike): void {
@@ -550,8 +553,11 @@ export class HuddleClient extends Emitter<HuddleEvents> {
       const ceiling = Math.min(this.opts.maxBackoffMs, this.opts.minBackoffMs * 2 ** this.attempt++);
       delay = ceiling / 2 + Math.random() * (ceiling / 2); // "equal jitter"
     }
-    this.setState('reconnecting', Math.round(delay));
-    this.reconnectTimer = setTimeout(() => this.open(), delay);
+    this.setState(this.hadSession ? 'reconnecting' : 'connecting', Math.round(delay));
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.open();
+    }, delay);
   }
 
   private startPing(): void {
