@@ -757,7 +757,7 @@ export class HuddleClient extends Emitter<HuddleEvents> {
    */
   send<E extends ClientEventName>(event: E, data: ClientEvents[E]): string | null;
   /** Send an event this client has no type for (a server extension). */
-  send(event: string, data?: unknown): string | null;
+  send<N extends string>(event: N extends ClientEventName ? never : N, data?: unknown): string | null;
   send(event: string, data: unknown = {}): string | null {
     if (this.stopped || (!this.ready && (EPHEMERAL.has(event) || this.outbox.length >= OUTBOX_MAX))) return null;
     const ref = this.nextRef();
@@ -786,7 +786,11 @@ export class HuddleClient extends Emitter<HuddleEvents> {
    */
   request<E extends RequestName>(event: E, data: ClientEvents[E], opts?: RequestOptions<ReplyOf<E>>): Promise<ReplyOf<E>>;
   /** A request this client has no type for: name the reply event. */
-  request<R extends ServerEventName>(event: string, data: unknown, opts: RequestOptions<ServerEvents[R]> & { reply: R }): Promise<ServerEvents[R]>;
+  request<R extends ServerEventName, N extends string>(
+    event: N extends RequestName ? never : N,
+    data: unknown,
+    opts: RequestOptions<ServerEvents[R]> & { reply: R },
+  ): Promise<ServerEvents[R]>;
   request(event: string, data: unknown = {}, opts: RequestOptions<any> = {}): Promise<unknown> {
     if (event === 'message' && data && typeof data === 'object' && !(data as { clientMsgId?: string }).clientMsgId) {
       data = { ...data, clientMsgId: uuid() };

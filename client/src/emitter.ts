@@ -10,8 +10,8 @@ export type Listener<T> = (data: T) => void;
 export class Emitter<M extends object> extends EventTarget {
   /** Listen to an event; returns a function that stops listening. */
   on<K extends keyof M & string>(type: K, fn: Listener<M[K]>): () => void;
-  /** Listen to an event this client has no type for (a server extension). */
-  on(type: string, fn: Listener<unknown>): () => void;
+  /** Listen to an event this emitter has no type for (a server extension). */
+  on<N extends string>(type: N extends keyof M ? never : N, fn: Listener<unknown>): () => void;
   on(type: string, fn: Listener<any>): () => void {
     const handler = (e: Event) => fn((e as CustomEvent).detail);
     this.addEventListener(type, handler);

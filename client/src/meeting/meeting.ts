@@ -62,6 +62,7 @@ export class Meeting extends Emitter<MeetingEvents> {
   private joining: string | null = null;
   private stopping: string | null = null;
   private rejoining = false;
+  private rejoinAgain = false;
   private gen = 0; // bumped by close(): cancels starts and joins in flight
 
   constructor(
@@ -208,7 +209,10 @@ export class Meeting extends Emitter<MeetingEvents> {
     try {
       res = await this.client.request('join_meeting', { roomId });
     } catch (err) {
-      if (gen === this.gen) this.close((err as HuddleError).code === 'not_found' ? 'not_found' : 'failed');
+      const code = (err as HuddleError).code;
+      // A rejoin cut short by another lost connection is tried again by the next session.
+      const retry = this.rejoining && code === 'disconnected';
+      if (gen === this.gen && !retry) this.close(code === 'not_found' ? 'not_found' : 'failed');
       throw err;
     } finally {
       if (this.joining === roomId) this.joining = null;
@@ -259,6 +263,7 @@ export class Meeting extends Emitter<MeetingEvents> {
   close(reason: CloseReason = 'closed'): void {
     this.gen++;
     this.joining = null;
+    this.rejoinAgain = false;
     const roomId = this.roomId;
     this.media.release();
     this.transport?.close();
@@ -296,15 +301,24 @@ export class Meeting extends Emitter<MeetingEvents> {
   // page back from the cache). A meeting that ended meanwhile closes with `not_found`.
   private rejoin(): void {
     const roomId = this.roomId;
-    if (!roomId || this.rejoining) return;
+    if (!roomId) return;
+    if (this.rejoining) {
+      this.rejoinAgain = true; // a new session came while a rejoin was in flight
+      return;
+    }
     this.rejoining = true;
     this.join(roomId, { isHost: this.isHost })
       .catch((err: HuddleError) => {
-        if (err.code !== 'cancelled') console.warn('huddle: rejoin failed', err);
+        if (err.code === 'cancelled' || err.code === 'disconnected') return;
+        if (err.code !== 'not_found') console.warn('huddle: rejoin failed', err);
         if (this.roomId === roomId) this.close(err.code || 'failed');
       })
       .finally(() => {
         this.rejoining = false;
+        if (this.rejoinAgain) {
+          this.rejoinAgain = false;
+          if (this.client.state === 'open') this.rejoin();
+        }
       });
   }
 
