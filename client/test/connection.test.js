@@ -29,12 +29,19 @@ describe('connection (dev auth)', () => {
     assert.equal(c.state, 'closed'); // close() is final
   });
 
-  test('user id and name sign in as that user', async () => {
+  test('user id and name sign in as that user; listeners unsubscribe, and the client is an EventTarget', async () => {
     const c = new HuddleClient({ url: srv.url });
+    const seen = [];
+    const off = c.on('state', ({ state }) => seen.push(state));
+    let viaTarget = null;
+    c.addEventListener('session', (e) => { viaTarget = e.detail; });
     c.connect({ user: 'u-42', name: 'Zoë' });
     const s = await c.next('session');
     assert.deepEqual(s.user, { id: 'u-42', username: 'Zoë' }); // exactly the given identity
+    assert.deepEqual(viaTarget, s); // addEventListener gets the data as the CustomEvent's detail
+    off();
     c.close();
+    assert.deepEqual(seen, ['connecting', 'open']); // nothing after unsubscribing (closed is not seen)
   });
 
   test('requests resolve with the reply that carries their ref; ping is a round trip', async () => {

@@ -32,6 +32,13 @@ export interface MeetingEvents {
   media_error: { name: string; message: string; receiveOnly: boolean };
   /** This user became, or stopped being, the meeting's host. */
   host: { roomId: string | null; isHost: boolean };
+  /**
+   * Someone joined the call after this client (`meeting_user_joined`). `known`: it was a
+   * participant already (a reconnect); `rejoin`: the server says it rejoined.
+   */
+  participant_joined: { roomId: string; user: User; rejoin: boolean; known: boolean };
+  /** Someone left the call (`meeting_user_left`). */
+  participant_left: { roomId: string; user: User };
   /** The other participants changed: joins, leaves, media states. */
   participants: { roomId: string; participants: Participant[] };
   /** The call is over for this client. */

@@ -58,6 +58,9 @@ export class Meeting extends Emitter<MeetingEvents> {
   /** The transport of the current call. */
   transport: MediaTransport | null = null;
 
+  /** RTCConfiguration.iceTransportPolicy of the call's connections. */
+  readonly iceTransportPolicy: RTCIceTransportPolicy;
+
   private readonly opts: MeetingOptions;
   private joining: string | null = null;
   private stopping: string | null = null;
@@ -71,11 +74,14 @@ export class Meeting extends Emitter<MeetingEvents> {
   ) {
     super();
     this.opts = options;
+    this.iceTransportPolicy = options.iceTransportPolicy ?? 'all';
     const inRoom = (d: { roomId?: string } | null | undefined) => !!this.roomId && d?.roomId === this.roomId;
     client.on('meeting_user_joined', (d) => {
       const uid = d?.user?.id;
       if (!inRoom(d) || !uid || uid === this.me) return;
+      const known = this.participants.has(uid);
       this.addParticipant(d.user);
+      this.emit('participant_joined', { roomId: d.roomId, user: d.user, rejoin: !!d.rejoin, known });
       // Before our own meeting_joined, this join was handled before ours: that participant is
       // told about our join too and offers to us. Offering as well would make two connections.
       if (this.joining === this.roomId) return;
@@ -86,6 +92,7 @@ export class Meeting extends Emitter<MeetingEvents> {
       if (d.user?.id === this.me) return this.rejoin(); // the grace ran out while we were away
       if (this.participants.delete(d.user?.id)) this.emitParticipants();
       this.transport?.participantLeft(d.user?.id);
+      this.emit('participant_left', { roomId: d.roomId, user: d.user });
     });
     client.on('video-signal', (d) => {
       if (inRoom(d)) this.transport?.signal('video-signal', d);
@@ -288,7 +295,7 @@ export class Meeting extends Emitter<MeetingEvents> {
         return meeting.me;
       },
       media: this.media,
-      rtcConfig: () => ({ iceServers: this.client.iceServers, iceTransportPolicy: this.opts.iceTransportPolicy ?? 'all' }),
+      rtcConfig: () => ({ iceServers: this.client.iceServers, iceTransportPolicy: this.iceTransportPolicy }),
       send: (event, data) => {
         this.client.send(event, data);
       },

@@ -29,6 +29,8 @@ export class Meeting extends Emitter {
     media = new LocalMedia();
     /** The transport of the current call. */
     transport = null;
+    /** RTCConfiguration.iceTransportPolicy of the call's connections. */
+    iceTransportPolicy;
     opts;
     joining = null;
     stopping = null;
@@ -39,12 +41,15 @@ export class Meeting extends Emitter {
         super();
         this.client = client;
         this.opts = options;
+        this.iceTransportPolicy = options.iceTransportPolicy ?? 'all';
         const inRoom = (d) => !!this.roomId && d?.roomId === this.roomId;
         client.on('meeting_user_joined', (d) => {
             const uid = d?.user?.id;
             if (!inRoom(d) || !uid || uid === this.me)
                 return;
+            const known = this.participants.has(uid);
             this.addParticipant(d.user);
+            this.emit('participant_joined', { roomId: d.roomId, user: d.user, rejoin: !!d.rejoin, known });
             // Before our own meeting_joined, this join was handled before ours: that participant is
             // told about our join too and offers to us. Offering as well would make two connections.
             if (this.joining === this.roomId)
@@ -59,6 +64,7 @@ export class Meeting extends Emitter {
             if (this.participants.delete(d.user?.id))
                 this.emitParticipants();
             this.transport?.participantLeft(d.user?.id);
+            this.emit('participant_left', { roomId: d.roomId, user: d.user });
         });
         client.on('video-signal', (d) => {
             if (inRoom(d))
@@ -273,7 +279,7 @@ export class Meeting extends Emitter {
                 return meeting.me;
             },
             media: this.media,
-            rtcConfig: () => ({ iceServers: this.client.iceServers, iceTransportPolicy: this.opts.iceTransportPolicy ?? 'all' }),
+            rtcConfig: () => ({ iceServers: this.client.iceServers, iceTransportPolicy: this.iceTransportPolicy }),
             send: (event, data) => {
                 this.client.send(event, data);
             },
