@@ -232,6 +232,7 @@ export class HuddleClient extends Emitter<HuddleEvents> {
   private socketN = 0; // numbers sockets, for Pending.socket
   private ready = false; // a `session` arrived on the current socket
   private hadSession = false; // since connect()
+  private replaced = false; // the current session is a fresh one that replaced another
   private refN = 0;
   // Refs are unique per client instance: a resumed session replays replies that carry the
   // refs of a page before its reload, and those must not settle this page's requests.
@@ -489,6 +490,7 @@ export class HuddleClient extends Emitter<HuddleEvents> {
     this.ready = false;
     this.stopPing();
     clearTimeout(this.syncTimer);
+    this.syncTimer = undefined;
     this.emit('disconnected', { code, reason });
     if (this.stopped) return this.setState('closed');
     if (this.suspended) return;
@@ -621,6 +623,10 @@ export class HuddleClient extends Emitter<HuddleEvents> {
     this.limits = d.limits ?? {};
     this.resumeToken = d.resumeToken;
     if (d.resumed !== true) this.lastSeq = 0; // seq numbers are per session
+    // A fresh session after one this client had (or tried to resume) replaced it.
+    this.replaced = d.resumed !== true && (this.hadSession || this.resumeAttempted || this.resumeDropped);
+    this.hadSession = true;
+    this.resumeDropped = false;
     this.saveResume(d.resumeToken);
     this.ready = true;
     this.failures = 0;
@@ -634,9 +640,6 @@ export class HuddleClient extends Emitter<HuddleEvents> {
 
   // After the `session` of a fresh session has been emitted.
   private afterFreshSession(d: SessionEvent): void {
-    const replaced = this.hadSession || this.resumeAttempted || this.resumeDropped;
-    this.hadSession = true;
-    this.resumeDropped = false;
     // Requests written on a lost connection got no answer and never will: send again those the
     // server applies once however often they come; fail the others.
     for (const p of [...this.pending.values()]) {
@@ -645,7 +648,7 @@ export class HuddleClient extends Emitter<HuddleEvents> {
       else this.settle(p, undefined, new HuddleError('disconnected', `${p.frame.event}: the connection was lost`));
     }
     this.flush();
-    if (replaced) {
+    if (this.replaced) {
       this.emit('resync', d);
       if (this.opts.resync) this.startResync();
     }
@@ -659,7 +662,6 @@ export class HuddleClient extends Emitter<HuddleEvents> {
     if (this.syncTimer === undefined) return; // done already
     clearTimeout(this.syncTimer);
     this.syncTimer = undefined;
-    this.hadSession = true;
     // Anything the old connection was answered for has been replayed by now; a retry-safe
     // request still waiting may never have reached the server: send it again.
     for (const p of [...this.pending.values()]) {

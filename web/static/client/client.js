@@ -91,6 +91,7 @@ export class HuddleClient extends Emitter {
     socketN = 0; // numbers sockets, for Pending.socket
     ready = false; // a `session` arrived on the current socket
     hadSession = false; // since connect()
+    replaced = false; // the current session is a fresh one that replaced another
     refN = 0;
     // Refs are unique per client instance: a resumed session replays replies that carry the
     // refs of a page before its reload, and those must not settle this page's requests.
@@ -358,6 +359,7 @@ export class HuddleClient extends Emitter {
         this.ready = false;
         this.stopPing();
         clearTimeout(this.syncTimer);
+        this.syncTimer = undefined;
         this.emit('disconnected', { code, reason });
         if (this.stopped)
             return this.setState('closed');
@@ -504,6 +506,10 @@ export class HuddleClient extends Emitter {
         this.resumeToken = d.resumeToken;
         if (d.resumed !== true)
             this.lastSeq = 0; // seq numbers are per session
+        // A fresh session after one this client had (or tried to resume) replaced it.
+        this.replaced = d.resumed !== true && (this.hadSession || this.resumeAttempted || this.resumeDropped);
+        this.hadSession = true;
+        this.resumeDropped = false;
         this.saveResume(d.resumeToken);
         this.ready = true;
         this.failures = 0;
@@ -517,9 +523,6 @@ export class HuddleClient extends Emitter {
     }
     // After the `session` of a fresh session has been emitted.
     afterFreshSession(d) {
-        const replaced = this.hadSession || this.resumeAttempted || this.resumeDropped;
-        this.hadSession = true;
-        this.resumeDropped = false;
         // Requests written on a lost connection got no answer and never will: send again those the
         // server applies once however often they come; fail the others.
         for (const p of [...this.pending.values()]) {
@@ -531,7 +534,7 @@ export class HuddleClient extends Emitter {
                 this.settle(p, undefined, new HuddleError('disconnected', `${p.frame.event}: the connection was lost`));
         }
         this.flush();
-        if (replaced) {
+        if (this.replaced) {
             this.emit('resync', d);
             if (this.opts.resync)
                 this.startResync();
@@ -546,7 +549,6 @@ export class HuddleClient extends Emitter {
             return; // done already
         clearTimeout(this.syncTimer);
         this.syncTimer = undefined;
-        this.hadSession = true;
         // Anything the old connection was answered for has been replayed by now; a retry-safe
         // request still waiting may never have reached the server: send it again.
         for (const p of [...this.pending.values()]) {
