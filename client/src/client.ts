@@ -515,21 +515,28 @@ export class HuddleClient extends Emitter<HuddleEvents> {
     this.scheduleReconnect(code === 1012 || code === 1013);
   }
 
-  // A refused upgrade (HTTP 401) is invisible to WebSocket code, so ask the endpoint over HTTP
-  // without the resume token: 401/403 means the credentials are refused; any other answer
-  // means the server is up and takes them (so the resume token was the problem: drop it); a
-  // network error means the server is down: keep trying. Returns false when it gave up.
+  // A refused upgrade (HTTP 401) is invisible to WebSocket code, so ask the endpoint over HTTP.
+  // 401/403 with the resume token and without it: the credentials are refused. 401 with the
+  // token only: the token is (a restarted server signs with another secret): drop it. Any
+  // other answer: the server takes both, so the failure was passing. A network error: the
+  // server is down; keep trying. Returns false when it gave up.
   private async probeAuth(): Promise<boolean> {
-    if (!this.fetchFn) return true;
-    let status = 0;
-    try {
-      const res = await this.fetchFn(`${this.url.replace(/^ws/, 'http')}?${this.params(false)}`, { cache: 'no-store' });
-      status = res.status;
-      void res.body?.cancel().catch(() => {});
-    } catch {
-      // unreachable
-    }
+    const withResume = !!this.loadResume();
+    let status = await this.probe(withResume);
     if (this.stopped) return false;
+    if ((status === 401 || status === 403) && withResume) {
+      const plain = await this.probe(false);
+      if (this.stopped) return false;
+      if (plain !== 401 && plain !== 403) {
+        if (plain) {
+          this.storage.removeItem(this.key);
+          this.resumeDropped = true;
+          this.failures = 0;
+        }
+        return true;
+      }
+      status = plain;
+    }
     if (status === 401 || status === 403) {
       this.stopped = true;
       this.detachPage?.();
@@ -539,12 +546,19 @@ export class HuddleClient extends Emitter<HuddleEvents> {
       this.outbox = [];
       return false;
     }
-    if (status && this.loadResume()) {
-      this.storage.removeItem(this.key);
-      this.resumeDropped = true;
-      this.failures = 0;
-    }
     return true;
+  }
+
+  // The HTTP status of the endpoint for a plain GET with the credentials (0: unreachable).
+  private async probe(withResume: boolean): Promise<number> {
+    if (!this.fetchFn) return 0;
+    try {
+      const res = await this.fetchFn(`${this.url.replace(/^ws/, 'http')}?${this.params(withResume)}`, { cache: 'no-store' });
+      void res.body?.cancel().catch(() => {});
+      return res.status;
+    } catch {
+      return 0;
+    }
   }
 
   private scheduleReconnect(quick: boolean): void {

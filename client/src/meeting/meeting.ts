@@ -66,6 +66,7 @@ export class Meeting extends Emitter<MeetingEvents> {
   private stopping: string | null = null;
   private rejoining = false;
   private rejoinAgain = false;
+  private rejoinSession: string | null = null; // the session a rejoin in flight was sent on
   private gen = 0; // bumped by close(): cancels starts and joins in flight
 
   constructor(
@@ -121,8 +122,8 @@ export class Meeting extends Emitter<MeetingEvents> {
     // A fresh session is bound to no meeting, and a page back from the back/forward cache may
     // have had its connections torn down: join again.
     client.on('resync', () => this.rejoin());
-    client.on('synced', ({ woke }) => {
-      if (woke) this.rejoin();
+    client.on('synced', ({ woke, resumed }) => {
+      if (woke && resumed) this.rejoin(); // (a fresh session came with `resync`)
     });
     client.on('state', ({ state }) => {
       if (state === 'closed') this.close('disconnected');
@@ -310,10 +311,12 @@ export class Meeting extends Emitter<MeetingEvents> {
     const roomId = this.roomId;
     if (!roomId) return;
     if (this.rejoining) {
-      this.rejoinAgain = true; // a new session came while a rejoin was in flight
+      // A new session came while a rejoin was in flight on the old one: rejoin again after it.
+      if (this.client.sessionId !== this.rejoinSession) this.rejoinAgain = true;
       return;
     }
     this.rejoining = true;
+    this.rejoinSession = this.client.sessionId;
     this.join(roomId, { isHost: this.isHost })
       .catch((err: HuddleError) => {
         if (err.code === 'cancelled' || err.code === 'disconnected') return;

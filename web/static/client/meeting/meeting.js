@@ -36,6 +36,7 @@ export class Meeting extends Emitter {
     stopping = null;
     rejoining = false;
     rejoinAgain = false;
+    rejoinSession = null; // the session a rejoin in flight was sent on
     gen = 0; // bumped by close(): cancels starts and joins in flight
     constructor(client, options = {}) {
         super();
@@ -100,9 +101,9 @@ export class Meeting extends Emitter {
         // A fresh session is bound to no meeting, and a page back from the back/forward cache may
         // have had its connections torn down: join again.
         client.on('resync', () => this.rejoin());
-        client.on('synced', ({ woke }) => {
-            if (woke)
-                this.rejoin();
+        client.on('synced', ({ woke, resumed }) => {
+            if (woke && resumed)
+                this.rejoin(); // (a fresh session came with `resync`)
         });
         client.on('state', ({ state }) => {
             if (state === 'closed')
@@ -294,10 +295,13 @@ export class Meeting extends Emitter {
         if (!roomId)
             return;
         if (this.rejoining) {
-            this.rejoinAgain = true; // a new session came while a rejoin was in flight
+            // A new session came while a rejoin was in flight on the old one: rejoin again after it.
+            if (this.client.sessionId !== this.rejoinSession)
+                this.rejoinAgain = true;
             return;
         }
         this.rejoining = true;
+        this.rejoinSession = this.client.sessionId;
         this.join(roomId, { isHost: this.isHost })
             .catch((err) => {
             if (err.code === 'cancelled' || err.code === 'disconnected')
