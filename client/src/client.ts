@@ -645,6 +645,11 @@ export class HuddleClient extends Emitter<HuddleEvents> {
     this.ready = true;
     this.failures = 0;
     this.attempt = 0;
+    // A ping on the lost connection is answered by no replay (pong is ephemeral): settle it now,
+    // or its timeout would drop this healthy connection.
+    for (const p of [...this.pending.values()]) {
+      if (p.frame.event === 'ping' && p.socket !== 0 && p.socket !== this.socketN) this.settle(p, undefined, new HuddleError('disconnected', 'ping: the connection was lost'));
+    }
     this.setState('open');
     this.startPing();
     clearTimeout(this.syncTimer);

@@ -39,6 +39,7 @@ describe('resume', () => {
     await rec.wait('message', (m) => m.content === 'b0');
     const first = rec.all('session')[0];
 
+    const ping = ann.ping().then(() => 'pong', (e) => e.code); // in flight when the network goes
     proxy.drop({ stayDown: true }); // the network goes; no close frame either way
     await rec.wait('state', (s) => s.state === 'reconnecting');
     for (const text of ['b1', 'b2', 'b3']) await ben.sendMessage('r', text);
@@ -47,6 +48,7 @@ describe('resume', () => {
     const s = await rec.wait('session', () => true, { count: 2 });
     assert.equal(s.resumed, true); // the same session continues
     assert.equal(s.sessionId, first.sessionId);
+    assert.equal(await ping, 'disconnected'); // no replay answers a ping: settled at once, not by a timeout that would drop the new connection
     const done = await rec.wait('resumed');
     assert.ok(done.replayed >= 3); // the missed messages were replayed
     await rec.wait('synced', (d) => d.resumed === true);
