@@ -128,7 +128,8 @@ func (s *Service) markUnpublished(key string, yes bool) (was bool) {
 }
 
 // New registers the chat handlers and a session hook on hub and returns the Service. Nil
-// options mean all defaults; every option has one, so New fails only when hub is nil.
+// options mean all defaults; every option has one, so New fails only when hub is nil or one of
+// chat's events has a handler already (signaling.ErrHandled); the hub is then not to be served.
 func New(hub signaling.Hub, opts *Options) (*Service, error) {
 	if hub == nil {
 		return nil, errors.New("chat: New: hub is nil")
@@ -189,13 +190,23 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 		log:     o.Logger,
 	}
 	s.typing = newTypingTracker(hub, o.Clock, o.TypingThrottle, o.TypingTimeout, o.Logger)
-	hub.Handle("join_room", s.bounded(s.joinRoom))
-	hub.Handle("leave_room", s.bounded(s.leaveRoom))
-	hub.Handle("message", s.bounded(s.message))
-	hub.Handle("get_history", s.bounded(s.getHistory))
-	hub.Handle("typing", s.bounded(s.typingEvent))
-	hub.Handle("get_rooms", s.bounded(s.getRooms))
-	hub.Handle("add_member", s.bounded(s.addMember))
+	for _, h := range []struct {
+		event string
+		f     func(context.Context, *signaling.Session, signaling.Envelope) error
+	}{
+		{"join_room", s.joinRoom},
+		{"leave_room", s.leaveRoom},
+		{"message", s.message},
+		{"get_history", s.getHistory},
+		{"typing", s.typingEvent},
+		{"get_rooms", s.getRooms},
+		{"add_member", s.addMember},
+	} {
+		if err := hub.Handle(h.event, s.bounded(h.f)); err != nil {
+			s.typing.close()
+			return nil, fmt.Errorf("chat: New: %w", err)
+		}
+	}
 	// Rooms first, before catch-up and snapshots (signaling.Stage).
 	hub.OnSessionAt(signaling.StageSubscribe, func(ctx context.Context, sess *signaling.Session, ev signaling.SessionEvent) {
 		ctx, cancel := context.WithTimeout(ctx, s.opts.CallTimeout)

@@ -160,10 +160,11 @@ type Service struct {
 
 // New returns a Service running on hub: it registers the handlers of `start_meeting`,
 // `get_room_info`, `join_meeting`, `leave_meeting`, `stop_meeting`, `media_state` and
-// `video-signal`, and a session hook for catch-up invitations and the graces. Register it
-// before presence's hook so that, at session start, the invitations precede `presence_snapshot`
-// (PROTOCOL.md §3). opts.Members is required: New returns an error when it or hub is nil, or
-// when opts.HostPolicy is not one of the HostPolicy constants.
+// `video-signal`, and a session hook for catch-up invitations and the graces (at
+// signaling.StageCatchUp, so the invitations precede presence's `presence_snapshot` whatever
+// order the services are created in, PROTOCOL.md §3). opts.Members is required: New returns an
+// error when it or hub is nil, when opts.HostPolicy is not one of the HostPolicy constants, or
+// when one of its events has a handler already (signaling.ErrHandled).
 func New(hub signaling.Hub, opts *Options) (*Service, error) {
 	if hub == nil {
 		return nil, errors.New("meeting: New: hub is nil")
@@ -237,16 +238,22 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 	if l, ok := o.Store.(Leaser); ok && o.SweepInterval > 0 {
 		svc.leaser = l
 	}
-	for event, h := range map[string]func(context.Context, *signaling.Session, signaling.Envelope) error{
-		"start_meeting": svc.startMeeting,
-		"get_room_info": svc.getRoomInfo,
-		"join_meeting":  svc.joinMeeting,
-		"leave_meeting": svc.leaveMeeting,
-		"stop_meeting":  svc.stopMeeting,
-		"media_state":   svc.mediaState,
-		"video-signal":  svc.videoSignal,
+	for _, h := range []struct {
+		event string
+		f     func(context.Context, *signaling.Session, signaling.Envelope) error
+	}{
+		{"start_meeting", svc.startMeeting},
+		{"get_room_info", svc.getRoomInfo},
+		{"join_meeting", svc.joinMeeting},
+		{"leave_meeting", svc.leaveMeeting},
+		{"stop_meeting", svc.stopMeeting},
+		{"media_state", svc.mediaState},
+		{"video-signal", svc.videoSignal},
 	} {
-		hub.Handle(event, svc.guard(h))
+		if err := hub.Handle(h.event, svc.guard(h.f)); err != nil {
+			cancel()
+			return nil, fmt.Errorf("meeting: New: %w", err)
+		}
 	}
 	// After chat subscribed the rooms, before presence's snapshot (signaling.Stage).
 	hub.OnSessionAt(signaling.StageCatchUp, func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {

@@ -38,7 +38,7 @@ type appHub struct {
 }
 
 // Handle registers h on the Node, keeping join_meeting's handler and wrapping get_room_info's.
-func (h *appHub) Handle(event string, hd signaling.Handler) {
+func (h *appHub) Handle(event string, hd signaling.Handler) error {
 	switch event {
 	case "join_meeting":
 		h.join = hd
@@ -57,7 +57,7 @@ func (h *appHub) Handle(event string, hd signaling.Handler) {
 			return info.ServeEvent(ctx, s, e)
 		})
 	}
-	h.Node.Handle(event, hd)
+	return h.Node.Handle(event, hd)
 }
 
 // bindHost joins the host's session to its active meeting unless it is bound already. The

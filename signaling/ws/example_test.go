@@ -48,9 +48,12 @@ func Example() {
 
 func ExampleConnect() {
 	node := signaling.NewNode(nil)
-	node.Handle("echo", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
+	err := node.Handle("echo", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
 		return s.Reply(ctx, e, "echo", e.Raw())
 	}))
+	if err != nil {
+		panic(err) // a second handler for "echo" would be signaling.ErrHandled
+	}
 	srv := httptest.NewServer(ws.Handler(node, &ws.Options{Authenticator: signaling.DevAuthenticator{}}))
 	defer srv.Close()
 	defer node.Shutdown(context.Background())

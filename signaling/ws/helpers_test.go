@@ -20,6 +20,7 @@ import (
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/huddle-go/huddle/signaling/signalingtest"
 	"github.com/huddle-go/huddle/signaling/ws"
+	"github.com/matryer/is"
 )
 
 const wait = 5 * time.Second
@@ -76,6 +77,7 @@ func withTestDefaults(t *testing.T, wopts *ws.Options) *ws.Options {
 //   - echo: replies `echo` with the same data and ref;
 //   - sub {topic}: subscribes the session, replies `subscribed`.
 func newNode(t *testing.T, nopts *signaling.NodeOptions) *signaling.Node {
+	is := is.New(t)
 	var o signaling.NodeOptions
 	if nopts != nil {
 		o = *nopts
@@ -84,10 +86,10 @@ func newNode(t *testing.T, nopts *signaling.NodeOptions) *signaling.Node {
 		o.Logger = testLogger(t)
 	}
 	n := signaling.NewNode(&o)
-	n.Handle("echo", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
+	is.NoErr(n.Handle("echo", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
 		return s.Reply(ctx, e, "echo", e.Raw())
-	}))
-	n.Handle("sub", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
+	}))) // the event had no handler yet
+	is.NoErr(n.Handle("sub", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
 		var in struct {
 			Topic string `json:"topic"`
 		}
@@ -98,7 +100,7 @@ func newNode(t *testing.T, nopts *signaling.NodeOptions) *signaling.Node {
 			return err
 		}
 		return s.Reply(ctx, e, "subscribed", in)
-	}))
+	}))) // the event had no handler yet
 	return n
 }
 
