@@ -33,7 +33,11 @@ func Example() {
 		log.Fatal(err)
 	}
 
-	srv := httptest.NewServer(ws.Handler(node, &ws.Options{Authenticator: signaling.DevAuthenticator{}}))
+	h, err := ws.Handler(node, &ws.Options{Authenticator: signaling.DevAuthenticator{}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

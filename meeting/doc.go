@@ -9,7 +9,7 @@
 //	svc, err := meeting.New(node, &meeting.Options{
 //		Members: membership,       // who belongs to which room (chat's membership)
 //		Online:  tracker,          // optional: presence, for `onlineUsers`
-//		Store:   meeting.NewMemoryStore(), // or redismeeting for several nodes
+//		Store:   meeting.NewMemoryStore(nil), // or redismeeting for several nodes
 //		ICE:     node.ICEServers,
 //	})
 //	defer svc.Close()

@@ -177,7 +177,7 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 		return nil, errors.New("meeting: New: Options.Members is required")
 	}
 	if o.Store == nil {
-		o.Store = NewMemoryStore()
+		o.Store = NewMemoryStore(nil)
 	}
 	if o.ICE == nil {
 		o.ICE = hub.ICEServers

@@ -68,7 +68,7 @@ func (o *Options) setDefaults(hub signaling.Hub) error {
 		return errors.New("presence: New: Options.Rooms is required")
 	}
 	if o.Store == nil {
-		o.Store = NewMemoryStore()
+		o.Store = NewMemoryStore(nil)
 	}
 	if o.NodeID == "" {
 		o.NodeID = hub.ID()

@@ -547,7 +547,7 @@ func (f *flakyStore) RemoveNode(ctx context.Context, n string, at time.Time) ([]
 func TestStoreUnavailable(t *testing.T) {
 	is := is.New(t)
 	clk := clock.NewManual(t0)
-	store := &flakyStore{Store: presence.NewMemoryStore()}
+	store := &flakyStore{Store: presence.NewMemoryStore(nil)}
 	node, _, hooks := startNode(t, clk, nil, &presence.Options{Store: store, Rooms: rooms{"r1": {alice, bob}}})
 	b, _ := connect(t, node, bob)
 
@@ -594,7 +594,7 @@ func cluster(t *testing.T, rs rooms, storeA presence.Store, store presence.Store
 
 func TestTwoNodes(t *testing.T) {
 	is := is.New(t)
-	store := presence.NewMemoryStore()
+	store := presence.NewMemoryStore(nil)
 	clk := clock.NewManual(t0)
 	broker := signaling.NewMemoryBroker()
 	rs := rooms{"r1": {alice, bob}}
@@ -614,7 +614,7 @@ func TestTwoNodes(t *testing.T) {
 
 func TestDeadNodeExpires(t *testing.T) {
 	is := is.New(t)
-	store := presence.NewMemoryStore()
+	store := presence.NewMemoryStore(nil)
 	clk, na, nb, ta, _ := cluster(t, rooms{"r1": {alice, bob}}, store, store)
 	b, _ := connect(t, nb, bob)
 	connect(t, na, alice)
@@ -633,7 +633,7 @@ func TestDeadNodeExpires(t *testing.T) {
 
 func TestReapedNodeComesBack(t *testing.T) {
 	is := is.New(t)
-	store := presence.NewMemoryStore()
+	store := presence.NewMemoryStore(nil)
 	flaky := &flakyStore{Store: store}
 	clk, na, nb, _, _ := cluster(t, rooms{"r1": {alice, bob}}, flaky, store)
 	b, _ := connect(t, nb, bob)
@@ -756,7 +756,7 @@ func TestOnChangeDeadNode(t *testing.T) {
 	is := is.New(t)
 	clk := clock.NewManual(t0)
 	broker := signaling.NewMemoryBroker()
-	store := presence.NewMemoryStore()
+	store := presence.NewMemoryStore(nil)
 	rs := rooms{"r1": {alice, bob}}
 	ca, cb := newChangeLog(), newChangeLog()
 	na, ta, _ := startNode(t, clk, &signaling.NodeOptions{ID: "node-a", Broker: broker}, &presence.Options{Store: store, Rooms: rs, OnChange: ca.record})

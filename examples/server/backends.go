@@ -81,7 +81,7 @@ func newBackends(ctx context.Context, cfg config, nodeID string, log *slog.Logge
 			return nil, fmt.Errorf("huddle: -data %s: %w", cfg.dataPath, err)
 		}
 		closers = append(closers, st.Close)
-		ms, err := sqlmeeting.New(ctx, st.DB())
+		ms, err := sqlmeeting.New(ctx, st.DB(), nil)
 		if err != nil {
 			return nil, fmt.Errorf("huddle: -data %s: %w", cfg.dataPath, err)
 		}
@@ -96,10 +96,10 @@ func newBackends(ctx context.Context, cfg config, nodeID string, log *slog.Logge
 			b.chatStore, b.membership = mem, mem
 		}
 		if b.meetingStore == nil {
-			b.meetingStore = meeting.NewMemoryStore()
+			b.meetingStore = meeting.NewMemoryStore(nil)
 		}
 		b.broker = signaling.NewMemoryBroker()
-		b.presenceStore = presence.NewMemoryStore()
+		b.presenceStore = presence.NewMemoryStore(nil)
 		return b, nil
 	}
 	ropts, err := redis.ParseURL(cfg.redisURL)
@@ -127,14 +127,21 @@ func newBackends(ctx context.Context, cfg config, nodeID string, log *slog.Logge
 	}
 	closers = append(closers, broker.Close)
 	if b.chatStore == nil {
-		rs := redischat.New(rdb, &redischat.Options{Prefix: prefix})
+		rs, err := redischat.New(cctx, rdb, &redischat.Options{Prefix: prefix})
+		if err != nil {
+			return nil, fmt.Errorf("huddle: Redis chat store: %w", err)
+		}
 		b.chatStore, b.membership, b.store = rs, rs, "redis"
 		b.ping = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	}
 	log.Info("using Redis", "addr", ropts.Addr, "db", ropts.DB, "node", nodeID, "sharded_pubsub", broker.Sharded())
 	b.broker = broker
-	b.presenceStore = redispresence.New(rdb, &redispresence.Options{Prefix: prefix})
-	b.meetingStore = redismeeting.New(rdb, &redismeeting.Options{Prefix: prefix})
+	if b.presenceStore, err = redispresence.New(cctx, rdb, &redispresence.Options{Prefix: prefix}); err != nil {
+		return nil, fmt.Errorf("huddle: Redis presence store: %w", err)
+	}
+	if b.meetingStore, err = redismeeting.New(cctx, rdb, &redismeeting.Options{Prefix: prefix}); err != nil {
+		return nil, fmt.Errorf("huddle: Redis meeting store: %w", err)
+	}
 	b.shared = true
 	return b, nil
 }

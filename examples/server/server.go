@@ -170,7 +170,7 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 	}
 	mux := http.NewServeMux()
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "huddle_ws_refused_total", Help: "WebSocket requests refused before the upgrade, by reason (unauthenticated, identity, origin, conns_per_ip, upgrade_rate)."}, []string{"reason"})
-	mux.Handle("GET /ws", ws.Handler(s.node, &ws.Options{
+	wsh, err := ws.Handler(s.node, &ws.Options{
 		Authenticator:  auth,
 		OriginPatterns: cfg.allowedOrigins,
 		DefaultCodec:   codec,
@@ -180,7 +180,12 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 		UpgradeRate:    cfg.upgradeRate,
 		UpgradeBurst:   cfg.upgradeBurst,
 		Refused:        func(_ *http.Request, why ws.Refusal) { refused.WithLabelValues(string(why)).Inc() },
-	}))
+	})
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("huddle: %w", err)
+	}
+	mux.Handle("GET /ws", wsh)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		status, code, store := "ok", http.StatusOK, map[string]any{"kind": backends.store, "ok": true}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

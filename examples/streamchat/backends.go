@@ -97,11 +97,11 @@ func newBackends(ctx context.Context, cfg config, c clock.Clock, log *slog.Logge
 	}
 	if cfg.redisURL == "" {
 		b.broker = signaling.NewMemoryBroker()
-		b.presenceStore = presence.NewMemoryStore()
-		b.meetingStore = meeting.NewMemoryStore()
+		b.presenceStore = presence.NewMemoryStore(nil)
+		b.meetingStore = meeting.NewMemoryStore(nil)
 		if d == accounts.SQLite {
 			// One node on a file: its meetings survive a restart too.
-			ms, err := sqlmeeting.New(ctx, b.db)
+			ms, err := sqlmeeting.New(ctx, b.db, nil)
 			if err != nil {
 				_ = b.close()
 				return nil, fmt.Errorf("streamchat: -data %s: meetings: %w", cfg.data, err)
@@ -131,8 +131,14 @@ func newBackends(ctx context.Context, cfg config, c clock.Clock, log *slog.Logge
 	}
 	b.closers = append(b.closers, broker.Close)
 	b.broker = broker
-	b.presenceStore = redispresence.New(rdb, &redispresence.Options{Prefix: prefix})
-	b.meetingStore = redismeeting.New(rdb, &redismeeting.Options{Prefix: prefix})
+	if b.presenceStore, err = redispresence.New(cctx, rdb, &redispresence.Options{Prefix: prefix}); err != nil {
+		_ = b.close()
+		return nil, fmt.Errorf("streamchat: Redis presence store: %w", err)
+	}
+	if b.meetingStore, err = redismeeting.New(cctx, rdb, &redismeeting.Options{Prefix: prefix}); err != nil {
+		_ = b.close()
+		return nil, fmt.Errorf("streamchat: Redis meeting store: %w", err)
+	}
 	b.shared = true
 	log.Info("using Redis", "addr", ropts.Addr, "db", ropts.DB)
 	return b, nil

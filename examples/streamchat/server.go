@@ -171,12 +171,17 @@ func newServer(ctx context.Context, cfg config, d deps) (*server, error) {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /ws", ws.Handler(s.node, &ws.Options{
+	wsh, err := ws.Handler(s.node, &ws.Options{
 		Authenticator:  s.tokens,
 		OriginPatterns: cfg.allowedOrigins,
 		DefaultCodec:   codec,
 		Logger:         d.log,
-	}))
+	})
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("streamchat: %w", err)
+	}
+	mux.Handle("GET /ws", wsh)
 	s.routes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := b.db.PingContext(r.Context()); err != nil {

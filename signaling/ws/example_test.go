@@ -14,9 +14,13 @@ import (
 
 func Example() {
 	node := signaling.NewNode(nil)
-	srv := httptest.NewServer(ws.Handler(node, &ws.Options{
+	h, err := ws.Handler(node, &ws.Options{
 		Authenticator: signaling.DevAuthenticator{}, // development only: trusts ?user=
-	}))
+	})
+	if err != nil {
+		panic(err) // no Authenticator, or a malformed origin pattern
+	}
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	defer node.Shutdown(context.Background())
 
@@ -54,7 +58,11 @@ func ExampleConnect() {
 	if err != nil {
 		panic(err) // a second handler for "echo" would be signaling.ErrHandled
 	}
-	srv := httptest.NewServer(ws.Handler(node, &ws.Options{Authenticator: signaling.DevAuthenticator{}}))
+	h, err := ws.Handler(node, &ws.Options{Authenticator: signaling.DevAuthenticator{}})
+	if err != nil {
+		panic(err)
+	}
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	defer node.Shutdown(context.Background())
 

@@ -41,7 +41,7 @@ func start(t *testing.T, nopts *signaling.NodeOptions, wopts *ws.Options) *env {
 	t.Helper()
 	e := &env{t: t}
 	e.node = newNode(t, nopts)
-	e.setHandler(ws.Handler(e.node, withTestDefaults(t, wopts)))
+	e.setHandler(mustHandler(t, e.node, withTestDefaults(t, wopts)))
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/ws" {
 			http.NotFound(w, r)
@@ -58,6 +58,16 @@ func start(t *testing.T, nopts *signaling.NodeOptions, wopts *ws.Options) *env {
 }
 
 func (e *env) setHandler(h http.Handler) { e.handler.Store(&h) }
+
+// mustHandler is ws.Handler, failing the test on an error.
+func mustHandler(tb testing.TB, srv ws.Server, opts *ws.Options) http.Handler {
+	tb.Helper()
+	h, err := ws.Handler(srv, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
+}
 
 func withTestDefaults(t *testing.T, wopts *ws.Options) *ws.Options {
 	var o ws.Options
