@@ -487,6 +487,6 @@ func TestHandlerMisconfigured(t *testing.T) {
 		})
 	}
 	_, err := ws.Handler(nil, &ws.Options{Authenticator: signaling.DevAuthenticator{}})
-	is.True(err != nil) // no Server is an error too
+	is.True(err != nil)                        // no Server is an error too
 	is.NoErr(n.Shutdown(context.Background())) // nothing to shut down
 }
