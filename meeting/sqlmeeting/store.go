@@ -35,9 +35,13 @@ type lease struct {
 }
 
 var (
-	_ meeting.Store  = (*Store)(nil)
-	_ meeting.Leaser = (*Store)(nil)
+	_ meeting.Store       = (*Store)(nil)
+	_ meeting.Recoverable = (*Store)(nil)
 )
+
+// SingleNode reports true: the Store serves one node (its leases live in the process), so
+// meeting.Service.Recover settles what the node's previous process left in it.
+func (s *Store) SingleNode() bool { return true }
 
 // Options configures a Store. It has no fields yet: it gives the SQL stores the constructor
 // shape of the other stores, New(ctx, client, *Options), and room to grow.
