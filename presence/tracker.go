@@ -36,7 +36,7 @@ type Tracker struct {
 	every time.Duration
 	ttl   time.Duration
 
-	onChange func(context.Context, Entry) // nil: no calls
+	onChange []func(context.Context, Entry) // Options.OnChange, then those of OnChange; guarded by mu
 
 	callTimeout time.Duration // bounds the store and broker calls of each change
 	beat        chan struct{} // holds a token while a heartbeat runs
@@ -87,8 +87,9 @@ func New(hub signaling.Hub, opts *Options) (*Tracker, error) {
 		beat:        make(chan struct{}, 1),
 		queues:      map[string]*userQueue{},
 		pending:     map[string]*announcement{},
-
-		onChange: o.OnChange,
+	}
+	if o.OnChange != nil {
+		t.onChange = []func(context.Context, Entry){o.OnChange}
 	}
 	if err := hub.Handle("presence", signaling.HandlerFunc(t.servePresence)); err != nil {
 		return nil, fmt.Errorf("presence: New: %w", err)

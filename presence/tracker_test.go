@@ -744,6 +744,32 @@ func TestOnChange(t *testing.T) {
 	is.Equal(seen, []presence.Status{"online", "online", "away", "offline"}) // each call finds its change stored
 }
 
+// TestOnChangeAdded: a function added with Tracker.OnChange is called with every change, after
+// Options.OnChange, in order.
+func TestOnChangeAdded(t *testing.T) {
+	is := is.New(t)
+	clk := clock.NewManual(t0)
+	calls := make(chan string, 8)
+	record := func(who string) func(context.Context, presence.Entry) {
+		return func(_ context.Context, e presence.Entry) { calls <- who + " " + e.UserID + " " + string(e.Status) }
+	}
+	node, tr, _ := startNode(t, clk, nil, &presence.Options{Rooms: rooms{"r1": {alice, bob}}, OnChange: record("option")})
+	tr.OnChange(record("added"))
+	tr.OnChange(nil) // ignored
+	a, _ := connect(t, node, alice)
+	a.Close(signaling.StatusNormalClosure)
+	var got []string
+	for range 4 {
+		select {
+		case c := <-calls:
+			got = append(got, c)
+		case <-time.After(wait):
+			t.Fatalf("OnChange calls so far: %q", got)
+		}
+	}
+	is.Equal(got, []string{"option alice online", "added alice online", "option alice offline", "added alice offline"}) // both, each change in order
+}
+
 // settleSession makes sure the events c sent before were handled: a ping's pong queues behind
 // their replies.
 func settleSession(t *testing.T, c *signalingtest.Client) {
