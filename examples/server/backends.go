@@ -36,10 +36,6 @@ type backends struct {
 	presenceStore presence.Store
 	meetingStore  meeting.Store
 	resumeSecret  []byte // nil: random per process
-	shared        bool   // several nodes may share these backends
-	// recoverMeetings: the meetings outlived the previous process of this single node
-	// (sqlmeeting), so meeting.Service.Recover must run at start.
-	recoverMeetings bool
 	// store names where chat history and rooms live, for /healthz; ping checks it.
 	store string
 	ping  func(context.Context) error
@@ -85,7 +81,8 @@ func newBackends(ctx context.Context, cfg config, nodeID string, log *slog.Logge
 		if err != nil {
 			return nil, fmt.Errorf("huddle: -data %s: %w", cfg.dataPath, err)
 		}
-		b.chatStore, b.membership, b.meetingStore, b.recoverMeetings = st, st, ms, true
+		// The meetings outlive the process too: huddle.New recovers them at start.
+		b.chatStore, b.membership, b.meetingStore = st, st, ms
 		b.store, b.ping = "sqlite", st.Ping
 		log.Info("chat history, rooms and meetings in a SQLite file", "path", cfg.dataPath)
 	}
@@ -142,7 +139,6 @@ func newBackends(ctx context.Context, cfg config, nodeID string, log *slog.Logge
 	if b.meetingStore, err = redismeeting.New(cctx, rdb, &redismeeting.Options{Prefix: prefix}); err != nil {
 		return nil, fmt.Errorf("huddle: Redis meeting store: %w", err)
 	}
-	b.shared = true
 	return b, nil
 }
 

@@ -11,7 +11,7 @@ import (
 	"github.com/huddle-go/huddle/signaling"
 )
 
-// appHub is the Node as the meeting service sees it, with one habit of the app added: the app's
+// appHub is the Node as the services see it (huddle.Options.WrapHub), with one habit of the app added: the app's
 // host never sends join_meeting. It only offers, and only to the online members its
 // room_info_response lists; offers to members who have not joined yet are refused. So a host
 // whose meeting page runs in a session that is not bound to the meeting (a reload before anyone

@@ -37,11 +37,7 @@ type backends struct {
 	broker        signaling.Broker
 	presenceStore presence.Store
 	meetingStore  meeting.Store
-	shared        bool // several nodes may share these backends
-	// recoverMeetings: the meetings are in a durable store of this node alone (sqlmeeting), so
-	// meeting.Service.Recover must run at start.
-	recoverMeetings bool
-	closers         []func() error
+	closers       []func() error
 }
 
 func (b *backends) close() error {
@@ -106,7 +102,7 @@ func newBackends(ctx context.Context, cfg config, c clock.Clock, log *slog.Logge
 				_ = b.close()
 				return nil, fmt.Errorf("streamchat: -data %s: meetings: %w", cfg.data, err)
 			}
-			b.meetingStore, b.recoverMeetings = ms, true
+			b.meetingStore = ms // huddle.New recovers its meetings at start
 		}
 		return b, nil
 	}
@@ -139,7 +135,6 @@ func newBackends(ctx context.Context, cfg config, c clock.Clock, log *slog.Logge
 		_ = b.close()
 		return nil, fmt.Errorf("streamchat: Redis meeting store: %w", err)
 	}
-	b.shared = true
 	log.Info("using Redis", "addr", ropts.Addr, "db", ropts.DB)
 	return b, nil
 }
