@@ -65,7 +65,7 @@ type Options struct {
 	// plus the requester (the users a mesh client has to connect to).
 	Online Online
 	// ICE returns the ICE servers of `room_info_response` for a user (pass Node.ICEServers).
-	// Default: the hub's ICEServers method when it has one, else an empty list.
+	// Default: the hub's ICEServers.
 	ICE func(userID string) []signaling.ICEServer
 	// LinkBase prefixes the room id (path-escaped) in `meetingLink`. Default: "/meeting/".
 	LinkBase string
@@ -82,8 +82,8 @@ type Options struct {
 	EmptyTimeout time.Duration
 	// MaxParticipants bounds a meeting's participants (the mesh limit). Default: 8.
 	MaxParticipants int
-	// Clock drives the graces and timeouts. Default: the hub's clock when it has a Clock method
-	// (as *signaling.Node has), else the wall clock.
+	// Clock drives the graces and timeouts. Default: the hub's Clock(), or the wall clock when
+	// that is nil.
 	Clock clock.Clock
 	// Logger receives the service's logs (failures of timers and session hooks). Default: silent.
 	Logger *slog.Logger
@@ -96,8 +96,7 @@ type Options struct {
 	// node that stops or dies hands its timers over (see Leaser).
 
 	// NodeID names this service as the holder of timer leases; the nodes sharing a Store need
-	// distinct ids. Default: the hub's ID method when it has one (as *signaling.Node has), else
-	// a random id.
+	// distinct ids. Default: the hub's ID(), or a random id when that is empty.
 	NodeID string
 	// SweepInterval is how often the service reads the Store's active meetings to renew its
 	// leases and take over the timers that no live node holds. Default: 5 s; negative: no
