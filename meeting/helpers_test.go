@@ -318,6 +318,7 @@ type wireMeeting struct {
 	CreatedAt    int64                 `json:"createdAt"`
 	Participants []wireParticipant     `json:"participants"`
 	Room         *struct{ ID string }  `json:"room"`
+	Locked       bool                  `json:"locked"`
 	OnlineUsers  []string              `json:"onlineUsers"`
 	ICEServers   []signaling.ICEServer `json:"iceServers"`
 }
@@ -328,11 +329,13 @@ type wireParticipant struct {
 	Audio    bool   `json:"audio"`
 	Video    bool   `json:"video"`
 	Screen   bool   `json:"screen"`
+	Hand     bool   `json:"hand"`
 }
 
 type joinedData struct {
 	RoomID       string            `json:"roomId"`
 	Participants []wireParticipant `json:"participants"`
+	Locked       bool              `json:"locked"`
 }
 
 type userData struct {

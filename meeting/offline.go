@@ -26,6 +26,9 @@ import (
 // a reconnect racing with the user's going offline may be unbound; its participant then leaves
 // after the grace unless the client joins again.
 //
+// The user's knocks at locked meetings (lobby.go) from sessions that no node holds are withdrawn
+// the same way.
+//
 // UserOffline is idempotent: a user without bound sessions changes nothing. It works on a closed
 // service too, storing the deadlines for the other nodes' sweeps. A failure in one room does not
 // stop the others; the errors are joined.
@@ -43,6 +46,9 @@ func (svc *Service) UserOffline(ctx context.Context, userID string) error {
 	}
 	var errs []error
 	for _, m := range active {
+		if err := svc.unknockStale(ctx, &m, userID); err != nil {
+			errs = append(errs, err)
+		}
 		p := m.Participant(userID)
 		if p == nil {
 			continue

@@ -28,7 +28,8 @@ type Recoverable interface {
 //
 // The previous process's sessions are gone (a restarted node resumes none of them), so in every
 // active meeting the sessions bound there and not held by this node are unbound for good, as if
-// each had ended: a participant who had one starts its grace now (the host its host grace), and
+// each had ended (a knock at a locked meeting from such a session is withdrawn): a participant
+// who had one starts its grace now (the host its host grace), and
 // rejoins with `join_meeting` when its client reconnects, as the catch-up invitation tells it.
 // Then every deadline stored in the meetings (graces and empty timeouts, including those that
 // started before the restart and ran out while the node was down) is armed, as the periodic
@@ -49,6 +50,11 @@ func (svc *Service) Recover(ctx context.Context) error {
 	}
 	var errs []error
 	for _, m := range active {
+		for _, k := range m.Knocks {
+			if err := svc.unknockStale(ctx, &m, k.User.ID); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		for _, p := range m.Participants {
 			uid := p.User.ID
 			stale := slices.DeleteFunc(p.sessions(), svc.holds)

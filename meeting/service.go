@@ -158,12 +158,13 @@ type Service struct {
 }
 
 // New returns a Service running on hub: it registers the handlers of `start_meeting`,
-// `get_room_info`, `join_meeting`, `leave_meeting`, `stop_meeting`, `media_state` and
-// `video-signal`, and a session hook for catch-up invitations and the graces (at
-// signaling.StageCatchUp, so the invitations precede presence's `presence_snapshot` whatever
-// order the services are created in, PROTOCOL.md §3). opts.Members is required: New returns an
-// error when it or hub is nil, when opts.HostPolicy is not one of the HostPolicy constants, or
-// when one of its events has a handler already (signaling.ErrHandled).
+// `get_room_info`, `join_meeting`, `leave_meeting`, `stop_meeting`, `media_state`,
+// `video-signal`, and the host's `moderate`, `lock_meeting`, `admit` and `deny`, and a session
+// hook for catch-up invitations and the graces (at signaling.StageCatchUp, so the invitations
+// precede presence's `presence_snapshot` whatever order the services are created in,
+// PROTOCOL.md §3). opts.Members is required: New returns an error when it or hub is nil, when
+// opts.HostPolicy is not one of the HostPolicy constants, or when one of its events has a
+// handler already (signaling.ErrHandled).
 func New(hub signaling.Hub, opts *Options) (*Service, error) {
 	if hub == nil {
 		return nil, errors.New("meeting: New: hub is nil")
@@ -248,6 +249,10 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 		{"stop_meeting", svc.stopMeeting},
 		{"media_state", svc.mediaState},
 		{"video-signal", svc.videoSignal},
+		{"moderate", svc.moderate},
+		{"lock_meeting", svc.lockMeeting},
+		{"admit", svc.admit},
+		{"deny", svc.deny},
 	} {
 		if err := hub.Handle(h.event, svc.guard(h.f)); err != nil {
 			cancel()
@@ -466,6 +471,8 @@ type (
 		User   signaling.User `json:"user"`
 		RoomID string         `json:"roomId"`
 		Rejoin bool           `json:"rejoin,omitempty"`
+		// Reason is ReasonRemoved for a participant the host removed, else empty.
+		Reason string `json:"reason,omitempty"`
 	}
 	hostChanged struct {
 		RoomID string         `json:"roomId"`
@@ -474,6 +481,7 @@ type (
 	joined struct {
 		RoomID       string            `json:"roomId"`
 		Participants []wireParticipant `json:"participants"`
+		Locked       bool              `json:"locked"`
 	}
 	mediaEvent struct {
 		RoomID string         `json:"roomId"`
@@ -488,5 +496,8 @@ type (
 		wireMeeting
 		OnlineUsers []string              `json:"onlineUsers"`
 		ICEServers  []signaling.ICEServer `json:"iceServers"`
+		// Knocks and Removed are told to the host only (lobby.go, moderation.go).
+		Knocks  []signaling.User `json:"knocks,omitempty"`
+		Removed []signaling.User `json:"removed,omitempty"`
 	}
 )

@@ -19,7 +19,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-const wait = 5 * time.Second
+// wait bounds every wait for something that must happen; generous, since CI machines are busy
+// (a passing test never waits it out).
+const wait = 20 * time.Second
 
 // logBuffer collects the server's logs for assertions.
 type logBuffer struct {
