@@ -25,7 +25,8 @@ import (
 // set there (Chat.Store, Chat.Membership, Chat.Online, Presence.Store, Presence.Rooms,
 // Meeting.Store, Meeting.Members, Meeting.Online, Meeting.ICE, Node.Broker,
 // WebSocket.Authenticator): set the fields of Options instead. Chat.OnLeave and
-// Presence.OnChange are the application's own hooks, called after New's links.
+// Presence.OnChange remain the application's own hooks: OnLeave runs after New's (the user
+// leaves the room's meeting first), OnChange beside it (presence.Tracker.OnChange).
 type Options struct {
 	// Authenticator establishes the user of each WebSocket request (signaling/jwtauth for JSON
 	// Web Tokens). Required: New returns an error without one. signaling.DevAuthenticator{}
