@@ -27,6 +27,7 @@ var (
 		"join_room", "leave_room", "message", "get_history", "typing", "get_rooms",
 		"start_meeting", "get_room_info", "join_meeting", "leave_meeting", "stop_meeting",
 		"media_state", "video-signal", "presence", "get_presence", "ping",
+		"moderate", "lock_meeting", "admit", "deny",
 	}
 	replyOf = map[string]string{
 		"join_room": "room_joined", "leave_room": "room_left", "get_history": "history",
@@ -137,6 +138,7 @@ func FuzzNode(f *testing.F) {
 		`{"event":"typing","data":{"roomId":"r","isTyping":true}}`,
 		`{"event":"join_room","data":{"roomId":"\u0000"},"ref":"a"}`,
 		`not json`, `{}`, `{"event":"get_rooms"}`,
+		`{"event":"lock_meeting","data":{"roomId":"r","locked":true}}` + "\n" + `{"event":"moderate","data":{"roomId":"r","userId":"bob","action":"remove"},"ref":"b"}` + "\n" + `{"event":"admit","data":{"roomId":"r","userId":"bob"},"ref":"c"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -157,7 +159,9 @@ func FuzzEventData(f *testing.F) {
 		`{"roomId":"r","isTyping":false}`, `{}`, `{"roomId":"r","type":"direct"}`, `{"roomId":"r"}`,
 		`{"roomId":"r","hostId":"bob"}`, `{"roomId":"r"}`, `{"roomId":"r"}`,
 		`{"roomId":"r","video":true}`, `{"type":"candidate","targetId":"bob","roomId":"r","candidate":{}}`,
-		`{"status":"online"}`, `null`, `[]`,
+		`{"status":"online"}`, `null`, `[]`, `{}`,
+		`{"roomId":"r","userId":"bob","action":"remove"}`, `{"roomId":"r","locked":true}`,
+		`{"roomId":"r","userId":"bob"}`, `{"roomId":"r","userId":"bob"}`,
 	} {
 		f.Add(uint8(i), []byte(d))
 	}

@@ -3,19 +3,20 @@
 //
 // Start with New: it takes the signaling.Hub (a *signaling.Node) and Options, and registers the
 // handlers of `start_meeting`, `get_room_info`, `join_meeting`, `leave_meeting`, `stop_meeting`,
-// `media_state` and `video-signal`, plus a session hook:
+// `media_state`, `video-signal` and the host's `moderate`, `lock_meeting`, `admit` and `deny`,
+// plus a session hook:
 //
 //	node := signaling.NewNode(nil)
 //	svc, err := meeting.New(node, &meeting.Options{
-//		Members: membership,       // who belongs to which room (chat's membership)
-//		Online:  tracker,          // optional: presence, for `onlineUsers`
-//		Store:   meeting.NewMemoryStore(), // or redismeeting for several nodes
-//		ICE:     node.ICEServers,
+//		Members: membership,                  // who belongs to which room (chat's membership)
+//		Online:  tracker,                     // optional: presence, for `onlineUsers`
+//		Store:   meeting.NewMemoryStore(nil), // or redismeeting for several nodes
 //	})
 //	defer svc.Close()
 //
 // The package never imports chat or presence: it consumes the small Members and Online
-// interfaces, which the reference server wires to them.
+// interfaces. The root package's huddle.New wires them to chat and presence, with leaving a
+// room (LeaveRoom), a user going offline (UserOffline) and the recovery at start (Recover).
 //
 // # How the types fit
 //
@@ -31,6 +32,15 @@
 // Every change goes through a Store's atomic Update; MemoryStore serves one node and tests, a
 // Redis store several nodes and restarts. A Meeting's JSON is the ActiveMeeting wire object;
 // stores serialize it with MarshalBinary, which keeps the server-side fields.
+//
+// # The host
+//
+// The host runs the meeting (moderation.go): `moderate` mutes a participant, stops its video,
+// lowers its raised hand or removes it (a removed user stays out until the meeting ends or the
+// host admits it back), and `lock_meeting` locks the meeting, after which newcomers knock and
+// wait in a lobby until the host admits or denies them (lobby.go). The lock, the knocks, the
+// removals and the raised hands are fields of the Meeting, so every Store keeps them and they
+// hold across reloads and nodes.
 //
 // # Graces and timeouts
 //

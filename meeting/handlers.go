@@ -125,11 +125,15 @@ func (svc *Service) getRoomInfo(ctx context.Context, s *signaling.Session, e sig
 	if err != nil {
 		return err
 	}
-	return s.Reply(ctx, e, "room_info_response", roomInfo{
+	info := roomInfo{
 		wireMeeting: m.wire(),
 		OnlineUsers: online,
 		ICEServers:  svc.iceServers(u.ID),
-	})
+	}
+	if m.Host.ID == u.ID {
+		info.Knocks, info.Removed = m.waiting(), m.Removed
+	}
+	return s.Reply(ctx, e, "room_info_response", info)
 }
 
 // onlineUsers lists the room's online members through Online, or else the meeting's connected
@@ -180,6 +184,10 @@ func (svc *Service) joinMeeting(ctx context.Context, s *signaling.Session, e sig
 	if err := svc.requireMember(ctx, in.RoomID, u.ID); err != nil {
 		return err
 	}
+	// A locked meeting, or a user the host removed: the lobby answers (lobby.go).
+	if done, err := svc.lobby(ctx, s, e, in.RoomID); done {
+		return err
+	}
 	var (
 		after            Meeting
 		rejoin, wasBound bool
@@ -195,6 +203,9 @@ func (svc *Service) joinMeeting(ctx context.Context, s *signaling.Session, e sig
 		p := m.Participant(u.ID)
 		rejoin = p != nil
 		if p == nil {
+			if err := refuseRemoved(m, u.ID); err != nil {
+				return err
+			}
 			if len(m.Participants) >= svc.o.MaxParticipants {
 				return signaling.Errorf(signaling.CodeMeetingFull, "the meeting in room %q has %d participants, the most it takes", in.RoomID, svc.o.MaxParticipants)
 			}
@@ -224,30 +235,39 @@ func (svc *Service) joinMeeting(ctx context.Context, s *signaling.Session, e sig
 		svc.disarm(hostKey(in.RoomID))
 	}
 	svc.disarm(emptyKey(in.RoomID))
-	if err := s.Reply(ctx, e, "meeting_joined", joined{RoomID: in.RoomID, Participants: wireParticipants(after.Participants)}); err != nil {
+	if err := s.Reply(ctx, e, "meeting_joined", joined{RoomID: in.RoomID, Participants: wireParticipants(after.Participants), Locked: after.Locked}); err != nil {
 		return err
 	}
-	ev := userEvent{User: u, RoomID: in.RoomID, Rejoin: rejoin}
-	switch {
-	case in.HostID == "" && rejoin:
-		// Everyone rebuilds its connection to a returning participant.
-		svc.publish(ctx, topic, "meeting_user_joined", ev, signaling.ExceptUser(u.ID))
-	case in.HostID == "":
-		// Only those who joined before us hear of us, and offer. Someone joining at the same
-		// moment after us does not: we hear of them instead and offer to them. So every pair
-		// gets exactly one offer, even when two participants join together.
-		for _, p := range after.Participants {
-			if p.User.ID == u.ID {
-				break
-			}
-			svc.publish(ctx, topic, "meeting_user_joined", ev, signaling.OnlyUser(p.User.ID))
-		}
-	case in.HostID != u.ID:
+	if in.HostID == "" {
+		svc.announceJoin(ctx, &after, u, rejoin)
+	} else if in.HostID != u.ID {
 		if p := after.Participant(in.HostID); p != nil && p.connected() {
+			ev := userEvent{User: u, RoomID: in.RoomID, Rejoin: rejoin}
 			svc.publish(ctx, topic, "meeting_user_joined", ev, signaling.OnlyUser(in.HostID))
 		}
 	}
 	return nil
+}
+
+// announceJoin sends `meeting_user_joined` for u, who has just joined the meeting after (a
+// rejoin when rejoin), to those who are to offer to u.
+func (svc *Service) announceJoin(ctx context.Context, after *Meeting, u signaling.User, rejoin bool) {
+	topic := signaling.MeetingTopic(after.RoomID)
+	ev := userEvent{User: u, RoomID: after.RoomID, Rejoin: rejoin}
+	if rejoin {
+		// Everyone rebuilds its connection to a returning participant.
+		svc.publish(ctx, topic, "meeting_user_joined", ev, signaling.ExceptUser(u.ID))
+		return
+	}
+	// Only those who joined before u hear of u, and offer. Someone joining at the same moment
+	// after u does not: u hears of them instead and offers to them. So every pair gets exactly
+	// one offer, even when two participants join together.
+	for _, p := range after.Participants {
+		if p.User.ID == u.ID {
+			break
+		}
+		svc.publish(ctx, topic, "meeting_user_joined", ev, signaling.OnlyUser(p.User.ID))
+	}
 }
 
 // undoJoin takes back a join whose subscription failed.
@@ -307,7 +327,7 @@ func (svc *Service) leaveMeeting(ctx context.Context, s *signaling.Session, e si
 			return merr
 		}
 		if errors.Is(err, errSkip) {
-			return nil
+			return svc.withdrawKnock(ctx, roomID, u.ID) // one who waits at a locked meeting gives up
 		}
 		return err
 	}
@@ -345,15 +365,16 @@ func (svc *Service) stopMeeting(ctx context.Context, s *signaling.Session, e sig
 	})
 }
 
-// mediaState: {roomId, audio?, video?, screen?}. Participants only. Fields left out keep their
-// value. The state is stored and sent to the other participants as {roomId, user, audio, video,
-// screen}.
+// mediaState: {roomId, audio?, video?, screen?, hand?}. Participants only. Fields left out keep
+// their value. The state is stored and sent to the other participants as {roomId, user, audio,
+// video, screen, hand}.
 func (svc *Service) mediaState(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
 	var in struct {
 		RoomID string `json:"roomId"`
 		Audio  *bool  `json:"audio"`
 		Video  *bool  `json:"video"`
 		Screen *bool  `json:"screen"`
+		Hand   *bool  `json:"hand"`
 	}
 	if err := e.Bind(&in); err != nil {
 		return err
@@ -376,6 +397,7 @@ func (svc *Service) mediaState(ctx context.Context, s *signaling.Session, e sign
 		set(&p.Audio, in.Audio)
 		set(&p.Video, in.Video)
 		set(&p.Screen, in.Screen)
+		set(&p.Hand, in.Hand)
 		media = p.Media
 		return nil
 	})

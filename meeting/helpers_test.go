@@ -106,7 +106,7 @@ func newEnv(t *testing.T, opts *meeting.Options) *env {
 		t:       t,
 		clock:   clock.NewManual(epoch),
 		members: &roomMembers{},
-		store:   meeting.NewMemoryStore(),
+		store:   meeting.NewMemoryStore(nil),
 		hooks:   &hookLog{seen: map[hookEvent]int{}, changed: make(chan struct{})},
 	}
 	e.members.add("r1", alice, bob, carol, erin)
@@ -318,6 +318,7 @@ type wireMeeting struct {
 	CreatedAt    int64                 `json:"createdAt"`
 	Participants []wireParticipant     `json:"participants"`
 	Room         *struct{ ID string }  `json:"room"`
+	Locked       bool                  `json:"locked"`
 	OnlineUsers  []string              `json:"onlineUsers"`
 	ICEServers   []signaling.ICEServer `json:"iceServers"`
 }
@@ -328,11 +329,13 @@ type wireParticipant struct {
 	Audio    bool   `json:"audio"`
 	Video    bool   `json:"video"`
 	Screen   bool   `json:"screen"`
+	Hand     bool   `json:"hand"`
 }
 
 type joinedData struct {
 	RoomID       string            `json:"roomId"`
 	Participants []wireParticipant `json:"participants"`
+	Locked       bool              `json:"locked"`
 }
 
 type userData struct {

@@ -24,9 +24,9 @@ const (
 // Meeting is the state of a room's meeting, as the Store keeps it.
 //
 // Its JSON (MarshalJSON) is the ActiveMeeting object of PROTOCOL.md §7,
-// {roomId, host, type, meetingLink, status, createdAt, participants, room: {id}}, where each
-// participant is a User with its media state; the server-side fields (sessions, grace deadlines)
-// stay out of it. Stores that serialize a Meeting use MarshalBinary and UnmarshalBinary, which
+// {roomId, host, type, meetingLink, status, createdAt, participants, room: {id}, locked}, where
+// each participant is a User with its media state; the server-side fields (sessions, grace
+// deadlines, knocks, removals) stay out of it. Stores that serialize a Meeting use MarshalBinary and UnmarshalBinary, which
 // keep every field.
 type Meeting struct {
 	// RoomID is the room the meeting belongs to. A room has at most one active meeting.
@@ -51,6 +51,24 @@ type Meeting struct {
 	// EmptySince is when the last participant went (Unix ms); the empty timeout counts from it.
 	// Zero while anyone participates.
 	EmptySince int64
+	// Locked is set by the host's `lock_meeting`: a user who is not yet a participant knocks
+	// instead of joining, and the host admits or denies (lobby.go).
+	Locked bool
+	// Knocks are the users waiting to be let into a locked meeting, oldest first.
+	Knocks []Knock
+	// Removed are the users the host removed with `moderate`: their `join_meeting` is refused
+	// until the meeting ends or the host admits them (moderation.go).
+	Removed []signaling.User
+}
+
+// Knock is a user waiting to be let into a locked meeting.
+type Knock struct {
+	User signaling.User `json:"user"`
+	// At is when the user first knocked (Unix ms).
+	At int64 `json:"at"`
+	// Sessions are the user's sessions that knocked (at most maxKnockSessions): an admit joins
+	// each of them, a deny tells each.
+	Sessions []string `json:"sessions"`
 }
 
 // Participant is a user in a meeting, with the sessions bound to the meeting.
@@ -74,6 +92,8 @@ type Media struct {
 	Audio  bool `json:"audio"`
 	Video  bool `json:"video"`
 	Screen bool `json:"screen"`
+	// Hand is a raised hand; the host may lower it (`moderate` action "lower_hand").
+	Hand bool `json:"hand"`
 }
 
 // Participant returns the participant with userID, or nil. The pointer is into the array of
@@ -110,6 +130,11 @@ func (m Meeting) clone() Meeting {
 		p.Sessions = slices.Clone(p.Sessions)
 		p.Dropped = slices.Clone(p.Dropped)
 	}
+	m.Knocks = slices.Clone(m.Knocks)
+	for i := range m.Knocks {
+		m.Knocks[i].Sessions = slices.Clone(m.Knocks[i].Sessions)
+	}
+	m.Removed = slices.Clone(m.Removed)
 	return m
 }
 
@@ -152,6 +177,7 @@ type wireMeeting struct {
 	CreatedAt    int64             `json:"createdAt"`
 	Participants []wireParticipant `json:"participants"`
 	Room         wireRoom          `json:"room"`
+	Locked       bool              `json:"locked"`
 }
 
 func (m Meeting) wire() wireMeeting {
@@ -164,6 +190,7 @@ func (m Meeting) wire() wireMeeting {
 		CreatedAt:    m.CreatedAt,
 		Participants: wireParticipants(m.Participants),
 		Room:         wireRoom{ID: m.RoomID},
+		Locked:       m.Locked,
 	}
 }
 
@@ -193,6 +220,7 @@ func (m *Meeting) UnmarshalJSON(b []byte) error {
 		MeetingLink: w.MeetingLink,
 		Status:      w.Status,
 		CreatedAt:   w.CreatedAt,
+		Locked:      w.Locked,
 	}
 	if m.RoomID == "" {
 		m.RoomID = w.Room.ID
@@ -203,18 +231,22 @@ func (m *Meeting) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// record is the storage form of a Meeting: every field, versioned.
+// record is the storage form of a Meeting: every field, versioned. Fields added later are
+// omitted when zero, so that a record of an earlier release reads the same.
 type record struct {
-	V             int            `json:"v"`
-	RoomID        string         `json:"roomId"`
-	Host          signaling.User `json:"host"`
-	Type          string         `json:"type"`
-	MeetingLink   string         `json:"meetingLink"`
-	Status        string         `json:"status"`
-	CreatedAt     int64          `json:"createdAt"`
-	Participants  []Participant  `json:"participants"`
-	HostAwaySince int64          `json:"hostAwaySince,omitempty"`
-	EmptySince    int64          `json:"emptySince,omitempty"`
+	V             int              `json:"v"`
+	RoomID        string           `json:"roomId"`
+	Host          signaling.User   `json:"host"`
+	Type          string           `json:"type"`
+	MeetingLink   string           `json:"meetingLink"`
+	Status        string           `json:"status"`
+	CreatedAt     int64            `json:"createdAt"`
+	Participants  []Participant    `json:"participants"`
+	HostAwaySince int64            `json:"hostAwaySince,omitempty"`
+	EmptySince    int64            `json:"emptySince,omitempty"`
+	Locked        bool             `json:"locked,omitempty"`
+	Knocks        []Knock          `json:"knocks,omitempty"`
+	Removed       []signaling.User `json:"removed,omitempty"`
 }
 
 const recordVersion = 1
@@ -232,6 +264,9 @@ func (m Meeting) MarshalBinary() ([]byte, error) {
 		Participants:  m.Participants,
 		HostAwaySince: m.HostAwaySince,
 		EmptySince:    m.EmptySince,
+		Locked:        m.Locked,
+		Knocks:        m.Knocks,
+		Removed:       m.Removed,
 	})
 }
 
@@ -254,6 +289,9 @@ func (m *Meeting) UnmarshalBinary(b []byte) error {
 		Participants:  r.Participants,
 		HostAwaySince: r.HostAwaySince,
 		EmptySince:    r.EmptySince,
+		Locked:        r.Locked,
+		Knocks:        r.Knocks,
+		Removed:       r.Removed,
 	}
 	return nil
 }

@@ -141,3 +141,27 @@ func TestUserOfflineLeaseOfDeadNode(t *testing.T) {
 	is.True(eb.gone("r1"))              // deleted
 	is.Equal(c.shared.holder("r1"), "") // and b let the lease go
 }
+
+// TestUserOfflineKnock: a knock from a session of a node that died is withdrawn when its user
+// goes offline, and the host is told.
+func TestUserOfflineKnock(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	c := newCluster(t, nil)
+	ea, eb := c.env(c.a), c.env(c.b)
+	host := eb.connect(alice)
+	ca := ea.connect(carol) // carol on node a
+	start(t, host, "r1")
+	lock(t, host, true)
+	knock(t, ca)
+	expectKnock(t, host, carol)
+	c.a.svc.Close()                          // a dies as far as meetings know
+	ea.hangUp(ca)                            // and carol's session ends unseen
+	is.Equal(len(eb.stored("r1").Knocks), 1) // the store still has her knock
+
+	is.NoErr(c.b.svc.UserOffline(ctx, "carol")) // presence on b reports carol offline
+	is.Equal(len(eb.stored("r1").Knocks), 0)    // the dead knock is withdrawn
+	expectResolved(t, host, carol, meeting.KnockWithdrawn)
+	is.NoErr(c.b.svc.UserOffline(ctx, "carol")) // again: nothing to do
+	none(t, host, "knock_resolved")             // once
+}

@@ -111,6 +111,7 @@ func (svc *Service) catchUp(ctx context.Context, s *signaling.Session) {
 	}
 	for _, m := range active {
 		if m.Host.ID == u.ID {
+			svc.sendKnocks(ctx, s, &m) // the host's new tab learns who waits (lobby.go)
 			continue
 		}
 		if err := s.Send(ctx, signaling.Envelope{Event: "meeting_invitation", Data: m}); err != nil {
@@ -126,16 +127,25 @@ func (svc *Service) sessionAway(ctx context.Context, s *signaling.Session, gone 
 	b := svc.bindingsOf(s)
 	uid, sid := s.User().ID, s.ID()
 	for _, roomID := range b.list() {
-		var lost, host bool
+		var lost, host, knocked, withdrawn bool
+		var hostID string
 		err := svc.update(ctx, roomID, func(m *Meeting) error {
 			var bound bool
 			bound, lost, host = svc.away(m, uid, []string{sid}, gone)
+			knocked, withdrawn, hostID = false, false, m.Host.ID
 			if !bound {
-				return errSkip
+				// A knocking session: it withdraws when it ends, and keeps waiting while it
+				// may resume.
+				if knocked = m.knocking(uid, sid); !knocked || !gone {
+					return errSkip
+				}
+				_, withdrawn = m.unknock(uid, []string{sid})
 			}
 			return nil
 		})
 		switch {
+		case errors.Is(err, errSkip) && knocked:
+			continue
 		case errors.Is(err, errSkip) || signaling.ErrorCode(err) == signaling.CodeNotFound:
 			b.remove(roomID) // no longer bound there
 			continue
@@ -144,6 +154,9 @@ func (svc *Service) sessionAway(ctx context.Context, s *signaling.Session, gone 
 			continue
 		case gone:
 			b.remove(roomID)
+		}
+		if withdrawn {
+			svc.withdrawn(ctx, roomID, hostID, s.User())
 		}
 		svc.armAway(roomID, uid, lost, host)
 	}
@@ -203,9 +216,10 @@ func (svc *Service) sessionBack(ctx context.Context, s *signaling.Session) {
 		rooms = svc.storedBindings(ctx, s, b)
 	}
 	for _, roomID := range rooms {
-		var bound, host bool
+		var bound, host, knocking bool
 		err := svc.update(ctx, roomID, func(m *Meeting) error {
 			bound, host = false, false
+			knocking = m.knocking(uid, sid)
 			p := m.Participant(uid)
 			if p == nil || !slices.Contains(p.Sessions, sid) && !slices.Contains(p.Dropped, sid) {
 				return errSkip
@@ -221,6 +235,9 @@ func (svc *Service) sessionBack(ctx context.Context, s *signaling.Session) {
 		if err != nil && !errors.Is(err, errSkip) && signaling.ErrorCode(err) != signaling.CodeNotFound {
 			svc.log.Error("meeting: session resumed", "room", roomID, "session", sid, "err", err)
 			continue
+		}
+		if !bound && knocking {
+			continue // still waiting in the lobby
 		}
 		if !bound {
 			// The grace ran out, or the meeting ended, while the session was away.
@@ -255,7 +272,7 @@ func (svc *Service) storedBindings(ctx context.Context, s *signaling.Session, b 
 	}
 	var out []string
 	for _, m := range active {
-		if p := m.Participant(uid); p != nil && (slices.Contains(p.Sessions, sid) || slices.Contains(p.Dropped, sid)) {
+		if p := m.Participant(uid); p != nil && (slices.Contains(p.Sessions, sid) || slices.Contains(p.Dropped, sid)) || m.knocking(uid, sid) {
 			b.add(m.RoomID)
 			out = append(out, m.RoomID)
 		}

@@ -207,10 +207,12 @@ func (svc *Service) hostGraceExpired(roomID string) {
 	case HostTransfer:
 		var host signaling.User
 		var rearm bool
+		var waiting []signaling.User
 		err := svc.update(ctx, roomID, func(m *Meeting) error {
 			if !away(m) {
 				return errSkip
 			}
+			waiting = m.waiting()
 			next := successor(m)
 			if next == nil {
 				m.HostAwaySince = 0 // nobody to take over: the empty timeout decides
@@ -231,6 +233,9 @@ func (svc *Service) hostGraceExpired(roomID string) {
 		}
 		if host.ID != "" {
 			svc.publish(ctx, signaling.RoomTopic(roomID), "meeting_host_changed", hostChanged{RoomID: roomID, Host: host})
+			for _, u := range waiting { // the new host answers the lobby now (lobby.go)
+				svc.publish(ctx, signaling.UserTopic(host.ID), "knock", knockEvent{RoomID: roomID, User: u})
+			}
 		}
 		if rearm {
 			svc.armHost(roomID)

@@ -19,7 +19,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-const wait = 5 * time.Second
+// wait bounds every wait for something that must happen; generous, since CI machines are busy
+// (a passing test never waits it out).
+const wait = 20 * time.Second
 
 // logBuffer collects the server's logs for assertions.
 type logBuffer struct {
@@ -72,7 +74,7 @@ func startServer(t testing.TB, args []string, c clock.Clock) *testServer {
 	ts.stop = sync.OnceFunc(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
-		_ = srv.node.Shutdown(ctx)
+		_ = srv.huddle.Shutdown(ctx)
 		hs.CloseClientConnections()
 		hs.Close()
 		srv.close()

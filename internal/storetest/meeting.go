@@ -95,6 +95,39 @@ func Meeting(t *testing.T, newStore func(t *testing.T) meeting.Store) {
 		is.True(!got.Participant("alice").Audio)                    // alice's change was kept
 	})
 
+	t.Run("UpdateStoresLobbyAndRemovals", func(t *testing.T) {
+		is := is.New(t)
+		st := newStore(t)
+		m := sampleMeeting("r1")
+		m.Locked, m.Knocks, m.Removed = false, nil, nil
+		is.NoErr(st.Create(ctx, m)) // an open meeting
+		dave := signaling.User{ID: "dave", Username: "Dave"}
+		is.NoErr(st.Update(ctx, "r1", func(m *meeting.Meeting) error {
+			m.Locked = true
+			m.Knocks = append(m.Knocks, meeting.Knock{User: dave, At: 1700000000600, Sessions: []string{"s-dave"}})
+			m.Removed = append(m.Removed, signaling.User{ID: "bob", Username: "Bob"})
+			m.Participant("bob").Hand = true
+			return nil
+		})) // the host locks it, dave knocks, bob is removed with his hand up
+		got, err := st.Get(ctx, "r1")
+		is.NoErr(err)                                                         // get
+		is.True(got.Locked)                                                   // the lock is kept
+		is.Equal(len(got.Knocks), 1)                                          // the knock is kept
+		is.Equal(got.Knocks[0].User, dave)                                    // whose
+		is.Equal(got.Knocks[0].Sessions, []string{"s-dave"})                  // from which session
+		is.Equal(got.Knocks[0].At, int64(1700000000600))                      // since when
+		is.Equal(got.Removed, []signaling.User{{ID: "bob", Username: "Bob"}}) // the removal is kept
+		is.True(got.Participant("bob").Hand)                                  // and the raised hand
+
+		is.NoErr(st.Update(ctx, "r1", func(m *meeting.Meeting) error {
+			m.Locked, m.Knocks, m.Removed = false, nil, nil
+			return nil
+		})) // unlocked, the knock answered, bob admitted back
+		got, err = st.Get(ctx, "r1")
+		is.NoErr(err)                                                         // get
+		is.True(!got.Locked && len(got.Knocks) == 0 && len(got.Removed) == 0) // all of it undone
+	})
+
 	t.Run("UpdateErrorChangesNothing", func(t *testing.T) {
 		is := is.New(t)
 		st := newStore(t)
@@ -123,6 +156,8 @@ func Meeting(t *testing.T, newStore func(t *testing.T) meeting.Store) {
 		is.NoErr(err) // get
 		got.Participants[0].Sessions[0] = "changed-after-get"
 		got.Participants[1].Dropped = append(got.Participants[1].Dropped, "changed-after-get")
+		got.Knocks[0].Sessions[0] = "changed-after-get"
+		got.Removed[0].ID = "changed-after-get"
 
 		var kept *meeting.Meeting
 		is.NoErr(st.Update(ctx, "r1", func(m *meeting.Meeting) error {
@@ -131,6 +166,8 @@ func Meeting(t *testing.T, newStore func(t *testing.T) meeting.Store) {
 		})) // an update that changes nothing
 		kept.Participants[0].Sessions[0] = "changed-after-update"
 		kept.Participants = kept.Participants[:1]
+		kept.Knocks[0].Sessions[1] = "changed-after-update"
+		kept.Removed[0].ID = "changed-after-update"
 
 		again, err := st.Get(ctx, "r1")
 		is.NoErr(err)                        // get again
@@ -233,7 +270,8 @@ func Meeting(t *testing.T, newStore func(t *testing.T) meeting.Store) {
 	})
 }
 
-// sampleMeeting returns a meeting with every field set, including server-side state.
+// sampleMeeting returns a meeting with every field set, including server-side state (the
+// lobby's lock and knocks, the host's removals).
 func sampleMeeting(roomID string) meeting.Meeting {
 	return meeting.Meeting{
 		RoomID:      roomID,
@@ -252,7 +290,7 @@ func sampleMeeting(roomID string) meeting.Meeting {
 			{
 				User:      signaling.User{ID: "bob", Username: "Bob"},
 				JoinedAt:  1700000000100,
-				Media:     meeting.Media{Screen: true},
+				Media:     meeting.Media{Screen: true, Hand: true},
 				Sessions:  []string{"s-bob-1"},
 				Dropped:   []string{"s-bob-0"},
 				DroppedAt: 1700000000200,
@@ -260,5 +298,10 @@ func sampleMeeting(roomID string) meeting.Meeting {
 		},
 		HostAwaySince: 1700000000300,
 		EmptySince:    1700000000400,
+		Locked:        true,
+		Knocks: []meeting.Knock{
+			{User: signaling.User{ID: "carol", Username: "Carol"}, At: 1700000000500, Sessions: []string{"s-carol-1", "s-carol-2"}},
+		},
+		Removed: []signaling.User{{ID: "mallory", Username: "Mallory"}},
 	}
 }
