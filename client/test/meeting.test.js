@@ -141,6 +141,14 @@ describe('Meeting', () => {
     assert.deepEqual(closed, { roomId: 'mm', reason: 'ended' }); // and the guest was told
     assert.equal(guest.m.roomId, null);
     assert.equal(guest.last().calls.at(-1)[0], 'close'); // its transport was closed
+
+    // dispose() in a call leaves it: the others are told.
+    await host.m.start('mm');
+    await guest.m.join('mm');
+    const hostEvents = new Recorder(hc, ['meeting_user_left']);
+    guest.m.dispose();
+    await hostEvents.wait('meeting_user_left', (d) => d.user.id === 'gil');
+    assert.deepEqual(guest.rec.all('closed').at(-1), { roomId: 'mm', reason: 'left' }); // it left
   });
 
   test('after a refused resume the meeting is rejoined (the others see a rejoin); when it ended meanwhile the call closes with not_found', async () => {

@@ -38,13 +38,19 @@ export class Meeting extends Emitter {
     rejoinAgain = false;
     rejoinSession = null; // the session a rejoin in flight was sent on
     gen = 0; // bumped by close(): cancels starts and joins in flight
+    offs = []; // the client listeners, for dispose()
     constructor(client, options = {}) {
         super();
         this.client = client;
         this.opts = options;
         this.iceTransportPolicy = options.iceTransportPolicy ?? 'all';
         const inRoom = (d) => !!this.roomId && d?.roomId === this.roomId;
-        client.on('meeting_user_joined', (d) => {
+        const on = (type, fn) => {
+            const off = client.on(type, fn);
+            this.offs.push(off);
+            return off;
+        };
+        on('meeting_user_joined', (d) => {
             const uid = d?.user?.id;
             if (!inRoom(d) || !uid || uid === this.me)
                 return;
@@ -57,7 +63,7 @@ export class Meeting extends Emitter {
                 return;
             this.transport?.participantJoined(d.user, !!d.rejoin);
         });
-        client.on('meeting_user_left', (d) => {
+        on('meeting_user_left', (d) => {
             if (!inRoom(d))
                 return;
             if (d.user?.id === this.me)
@@ -67,45 +73,45 @@ export class Meeting extends Emitter {
             this.transport?.participantLeft(d.user?.id);
             this.emit('participant_left', { roomId: d.roomId, user: d.user });
         });
-        client.on('video-signal', (d) => {
+        on('video-signal', (d) => {
             if (inRoom(d))
                 this.transport?.signal('video-signal', d);
         });
-        client.on('media_state', (d) => {
+        on('media_state', (d) => {
             if (!inRoom(d) || !d.user?.id || d.user.id === this.me)
                 return;
             const p = this.participants.get(d.user.id);
             this.participants.set(d.user.id, { ...(p ?? d.user), id: d.user.id, username: d.user.username ?? p?.username, audio: !!d.audio, video: !!d.video, screen: !!d.screen });
             this.emitParticipants();
         });
-        client.on('meeting_ended', (d) => {
+        on('meeting_ended', (d) => {
             if (inRoom(d))
                 this.close('ended');
         });
-        client.on('meeting_invitation', (d) => {
+        on('meeting_invitation', (d) => {
             if (inRoom(d) && d.status === 'inactive')
                 this.close(this.stopping === d.roomId ? 'stopped' : 'ended');
         });
-        client.on('meeting_host_changed', (d) => {
+        on('meeting_host_changed', (d) => {
             if (inRoom(d))
                 this.setHost(d.host?.id === this.me);
         });
-        client.on('meeting_started', (d) => {
+        on('meeting_started', (d) => {
             if (inRoom(d))
                 this.setHost(true);
         });
-        client.on('meeting_joined', (d) => {
+        on('meeting_joined', (d) => {
             if (inRoom(d))
                 this.joining = null;
         });
         // A fresh session is bound to no meeting, and a page back from the back/forward cache may
         // have had its connections torn down: join again.
-        client.on('resync', () => this.rejoin());
-        client.on('synced', ({ woke, resumed }) => {
+        on('resync', () => this.rejoin());
+        on('synced', ({ woke, resumed }) => {
             if (woke && resumed)
                 this.rejoin(); // (a fresh session came with `resync`)
         });
-        client.on('state', ({ state }) => {
+        on('state', ({ state }) => {
             if (state === 'closed')
                 this.close('disconnected');
         });
@@ -249,6 +255,11 @@ export class Meeting extends Emitter {
         }
         if (this.roomId === roomId)
             this.close('stopped');
+    }
+    /** Leave the call and stop listening to the client: the Meeting is done (a view unmounted). */
+    dispose() {
+        void this.leave();
+        this.offs.splice(0).forEach((off) => off());
     }
     /** Stop every local track, close every connection and forget the call. */
     close(reason = 'closed') {
