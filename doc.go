@@ -1,7 +1,14 @@
-// Package huddle is the map of Huddle: a Go library for real-time communication inside your own
-// application — chat rooms with typing indicators and presence, and WebRTC video meetings in a
-// peer-to-peer mesh whose signaling (offer, answer, ICE candidates) the server relays — all over
-// one native WebSocket. This package holds no code; the packages below do.
+// Package huddle is Huddle's front door and the map of its packages: a Go library for
+// real-time communication inside your own application — chat rooms with typing indicators and
+// presence, and WebRTC video meetings in a peer-to-peer mesh whose signaling (offer, answer, ICE
+// candidates) the server relays — all over one native WebSocket.
+//
+// New builds a Server: a signaling.Node with the chat, presence and meeting services on it,
+// every link between them made (who is online, leaving a room leaves its meeting, a dead node's
+// users leave their meetings, stored meetings recovered at start), and the WebSocket endpoint
+// (Server.Handler). Options take the stores and the broker as interfaces (nil: memory) and pass
+// each part's tuning through. The packages below stay public for those who assemble the parts
+// themselves.
 //
 // # Packages
 //
@@ -12,11 +19,13 @@
 //     client-facing Error codes, ICE/TURN configuration.
 //   - signaling/ws: the WebSocket transport (Handler, Dial) and a reconnecting Go Client.
 //   - signaling/signalingtest: an in-memory Conn pair and a test client for your own handlers.
-//   - chat: rooms, messages, history, typing (Store and Membership; chat/redischat on Redis).
+//   - chat: rooms, messages, history, typing (Store and Membership; chat/redischat on Redis,
+//     chat/sqlchat on SQLite and PostgreSQL).
 //   - presence: online/away/offline across tabs and nodes (presence/redispresence on Redis).
 //   - meeting: mesh meetings: start/join/leave/stop, graces, host policy, the video-signal
-//     relay (meeting/redismeeting on Redis); meeting/peer is a headless Pion peer for tests and
-//     bots.
+//     relay (meeting/redismeeting on Redis, meeting/sqlmeeting on SQLite); meeting/peer is a
+//     headless Pion peer for tests and bots.
+//   - web: the browser client (chat, presence, meetings in one page) as an http.Handler.
 //   - examples/server: the reference server, with a browser client; examples/peer: a bot.
 //
 // # Protocol in brief
@@ -29,24 +38,18 @@
 //
 // # Quick start
 //
-//	node := signaling.NewNode(nil)
-//	rooms := chat.NewMemoryStore(nil)
-//	var tracker *presence.Tracker // created last: its snapshot follows the catch-up invitations
-//	online := chat.OnlineFunc(func(ctx context.Context, ids []string) ([]string, error) {
-//		return tracker.Online(ctx, ids)
-//	})
-//	if _, err := chat.New(node, &chat.Options{Store: rooms, Membership: rooms, Online: online}); err != nil {
-//		log.Fatal(err) // each New returns an error when a required option is missing
-//	}
-//	if _, err := meeting.New(node, &meeting.Options{Members: rooms, Online: online}); err != nil {
-//		log.Fatal(err)
-//	}
-//	var err error
-//	if tracker, err = presence.New(node, &presence.Options{Rooms: rooms}); err != nil {
-//		log.Fatal(err)
-//	}
-//	http.Handle("/ws", ws.Handler(node, &ws.Options{Authenticator: jwtauth.New(secret, nil)}))
+// The package's Example (example_test.go, run by go test) is the README's quick start:
 //
-// To run several nodes, give each the same Redis: redisbroker.New for the Node's Broker and the
+//	srv, err := huddle.New(ctx, &huddle.Options{Authenticator: jwtauth.New(secret, nil)})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	mux.Handle("/ws", srv.Handler())                                    // the WebSocket endpoint
+//	mux.Handle("/", web.Handler(&web.Options{SignIn: web.SignInToken})) // the browser client
+//	...
+//	_ = httpServer.Shutdown(ctx) // first: it does not wait for WebSockets
+//	_ = srv.Shutdown(ctx)        // sessions closed with 1012, then the services
+//
+// To run several nodes, give each the same Redis: redisbroker.New for Options.Broker, and the
 // redischat, redispresence and redismeeting stores (see examples/server/backends.go).
 package huddle

@@ -33,7 +33,7 @@ func BenchmarkRetainedPerUser(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			ps, err := presence.New(node, &presence.Options{Rooms: rooms, Store: presence.NewMemoryStoreWith(&presence.MemoryOptions{MaxOfflineUsers: tc.bound})})
+			ps, err := presence.New(node, &presence.Options{Rooms: rooms, Store: presence.NewMemoryStore(&presence.MemoryOptions{MaxOfflineUsers: tc.bound})})
 			if err != nil {
 				b.Fatal(err)
 			}

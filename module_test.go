@@ -10,8 +10,8 @@ import (
 	"github.com/matryer/is"
 )
 
-// TestConsumerModuleGraph builds a fresh module that imports the five core packages, as an
-// application does, and counts the modules in its graph: the library's go.mod must carry only
+// TestConsumerModuleGraph builds a fresh module that imports the root package (huddle.New) and
+// the five core packages, as an application does, and counts the modules in its graph: the library's go.mod must carry only
 // what the library packages import (SQL drivers, Redis and Pion live in their own modules).
 func TestConsumerModuleGraph(t *testing.T) {
 	is := is.New(t)
@@ -28,6 +28,7 @@ func TestConsumerModuleGraph(t *testing.T) {
 	write("main.go", `package main
 
 import (
+	_ "github.com/huddle-go/huddle"
 	_ "github.com/huddle-go/huddle/chat"
 	_ "github.com/huddle-go/huddle/meeting"
 	_ "github.com/huddle-go/huddle/presence"

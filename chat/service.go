@@ -58,10 +58,10 @@ type Options struct {
 	// (false): the sender becomes a member first, through the Policy, as in the original server.
 	RequireJoin bool
 	// MaxMessageBytes bounds a message's content, in bytes; longer is `too_large`. Default: the
-	// hub's advertised Limits().MaxMessageBytes when the hub has one, else 4096.
+	// hub's advertised Limits().MaxMessageBytes, or 4096 when that is zero.
 	MaxMessageBytes int
 	// MaxRoomsPerUser bounds the rooms a user belongs to; joining one more is `forbidden`.
-	// Default: the hub's advertised Limits().MaxRoomsPerSession when it has one, else 100.
+	// Default: the hub's advertised Limits().MaxRoomsPerSession, or 100 when that is zero.
 	MaxRoomsPerUser int
 	// TypingThrottle is the shortest time between two `typing` true events forwarded for one
 	// user and room. Default: 1 s.
@@ -69,8 +69,8 @@ type Options struct {
 	// TypingTimeout is how long a typing user may stay quiet before the server sends
 	// `isTyping: false` for it. Default: 6 s.
 	TypingTimeout time.Duration
-	// Clock drives the message times and the typing timers. Default: the hub's Clock() when it
-	// has one, else the wall clock.
+	// Clock drives the message times and the typing timers. Default: the hub's Clock(), or the
+	// wall clock when that is nil.
 	Clock clock.Clock
 	// Logger receives the service's logs. Default: silent.
 	Logger *slog.Logger
@@ -128,7 +128,8 @@ func (s *Service) markUnpublished(key string, yes bool) (was bool) {
 }
 
 // New registers the chat handlers and a session hook on hub and returns the Service. Nil
-// options mean all defaults; every option has one, so New fails only when hub is nil.
+// options mean all defaults; every option has one, so New fails only when hub is nil or one of
+// chat's events has a handler already (signaling.ErrHandled); the hub is then not to be served.
 func New(hub signaling.Hub, opts *Options) (*Service, error) {
 	if hub == nil {
 		return nil, errors.New("chat: New: hub is nil")
@@ -189,13 +190,23 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 		log:     o.Logger,
 	}
 	s.typing = newTypingTracker(hub, o.Clock, o.TypingThrottle, o.TypingTimeout, o.Logger)
-	hub.Handle("join_room", s.bounded(s.joinRoom))
-	hub.Handle("leave_room", s.bounded(s.leaveRoom))
-	hub.Handle("message", s.bounded(s.message))
-	hub.Handle("get_history", s.bounded(s.getHistory))
-	hub.Handle("typing", s.bounded(s.typingEvent))
-	hub.Handle("get_rooms", s.bounded(s.getRooms))
-	hub.Handle("add_member", s.bounded(s.addMember))
+	for _, h := range []struct {
+		event string
+		f     func(context.Context, *signaling.Session, signaling.Envelope) error
+	}{
+		{"join_room", s.joinRoom},
+		{"leave_room", s.leaveRoom},
+		{"message", s.message},
+		{"get_history", s.getHistory},
+		{"typing", s.typingEvent},
+		{"get_rooms", s.getRooms},
+		{"add_member", s.addMember},
+	} {
+		if err := hub.Handle(h.event, s.bounded(h.f)); err != nil {
+			s.typing.close()
+			return nil, fmt.Errorf("chat: New: %w", err)
+		}
+	}
 	// Rooms first, before catch-up and snapshots (signaling.Stage).
 	hub.OnSessionAt(signaling.StageSubscribe, func(ctx context.Context, sess *signaling.Session, ev signaling.SessionEvent) {
 		ctx, cancel := context.WithTimeout(ctx, s.opts.CallTimeout)

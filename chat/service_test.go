@@ -30,6 +30,15 @@ func TestScenario(t *testing.T) {
 	})
 }
 
+// TestNewTwiceOnOneHubFails: a second chat service on the same Node would claim the events of
+// the first; New refuses it with signaling.ErrHandled.
+func TestNewTwiceOnOneHubFails(t *testing.T) {
+	is := is.New(t)
+	n, _ := setup(t, nil)
+	_, err := chat.New(n, nil)
+	is.True(errors.Is(err, signaling.ErrHandled)) // join_room has its handler already
+}
+
 func TestScenarioJSONPayloadCodec(t *testing.T) {
 	n, _ := setup(t, nil)
 	chattest.Scenario(t, func(t *testing.T, u signaling.User) *signalingtest.Client {

@@ -57,8 +57,8 @@ type Membership interface {
 }
 
 // HistoryAfterStore is implemented by Stores that page forward as well: the Service answers
-// `get_history {after}` with it (a Store without it is paged backwards from the newest message
-// until the cursor is found, which costs more). The memory, Redis and SQL stores implement it.
+// `get_history {after}` with it, and a Store without it gets `bad_request` ("this server's
+// store cannot page forward"). The memory, Redis and SQL stores implement it.
 type HistoryAfterStore interface {
 	// HistoryAfter returns the oldest limit (> 0) messages of a room that are newer than the
 	// message after, listed oldest first; hasMore reports whether newer messages exist beyond

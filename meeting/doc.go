@@ -8,15 +8,15 @@
 //
 //	node := signaling.NewNode(nil)
 //	svc, err := meeting.New(node, &meeting.Options{
-//		Members: membership,       // who belongs to which room (chat's membership)
-//		Online:  tracker,          // optional: presence, for `onlineUsers`
-//		Store:   meeting.NewMemoryStore(), // or redismeeting for several nodes
-//		ICE:     node.ICEServers,
+//		Members: membership,                  // who belongs to which room (chat's membership)
+//		Online:  tracker,                     // optional: presence, for `onlineUsers`
+//		Store:   meeting.NewMemoryStore(nil), // or redismeeting for several nodes
 //	})
 //	defer svc.Close()
 //
 // The package never imports chat or presence: it consumes the small Members and Online
-// interfaces, which the reference server wires to them.
+// interfaces. The root package's huddle.New wires them to chat and presence, with leaving a
+// room (LeaveRoom), a user going offline (UserOffline) and the recovery at start (Recover).
 //
 // # How the types fit
 //

@@ -106,7 +106,7 @@ func newEnv(t *testing.T, opts *meeting.Options) *env {
 		t:       t,
 		clock:   clock.NewManual(epoch),
 		members: &roomMembers{},
-		store:   meeting.NewMemoryStore(),
+		store:   meeting.NewMemoryStore(nil),
 		hooks:   &hookLog{seen: map[hookEvent]int{}, changed: make(chan struct{})},
 	}
 	e.members.add("r1", alice, bob, carol, erin)

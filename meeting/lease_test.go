@@ -29,7 +29,7 @@ type memLease struct {
 }
 
 func newLeasingStore() *leasingStore {
-	return &leasingStore{MemoryStore: meeting.NewMemoryStore(), rooms: map[string]bool{}, leases: map[string]memLease{}}
+	return &leasingStore{MemoryStore: meeting.NewMemoryStore(nil), rooms: map[string]bool{}, leases: map[string]memLease{}}
 }
 
 var _ meeting.Leaser = (*leasingStore)(nil)

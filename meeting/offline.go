@@ -21,10 +21,10 @@ import (
 // after them. The timers are armed as for an ended session: here, or with a Leaser by the holder
 // of the room's lease (at its next sweep when that is a dead node whose lease has to lapse).
 //
-// Sessions held by this node (when the hub has a Session(id) method, as *signaling.Node has) are
-// alive and left alone, and so are sessions bound after the active meetings were read. A
-// session bound on another node by a reconnect racing with the user's going offline may be
-// unbound; its participant then leaves after the grace unless the client joins again.
+// Sessions held by this node (the hub's Session(id) finds them) are alive and left alone, and
+// so are sessions bound after the active meetings were read. A session bound on another node by
+// a reconnect racing with the user's going offline may be unbound; its participant then leaves
+// after the grace unless the client joins again.
 //
 // The user's knocks at locked meetings (lobby.go) from sessions that no node holds are withdrawn
 // the same way.

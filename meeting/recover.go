@@ -9,9 +9,22 @@ import (
 	"github.com/huddle-go/huddle/signaling"
 )
 
-// Recover picks up, at start, the meetings a previous process of this node left in a durable
-// Store (meeting/sqlmeeting), for a node that shares its Store with no other: call it once, after
-// New and before serving. The Store must be a Leaser, which lists every active meeting.
+// Recoverable is implemented by Stores whose meetings outlive the process and that serve one
+// node alone (meeting/sqlmeeting): what a previous process of this node left in them is for
+// Service.Recover to settle. A Store shared by several nodes (meeting/redismeeting) or lost
+// with the process (MemoryStore) leaves Recover nothing to do.
+type Recoverable interface {
+	Leaser
+	// SingleNode reports whether the Store serves this node alone, across its restarts.
+	SingleNode() bool
+}
+
+// Recover picks up, at start, the meetings a previous process of this node left in its Store:
+// call it once, after New and before serving, whatever the Store (the root package huddle
+// does). It does something only on a Recoverable Store whose SingleNode is true
+// (meeting/sqlmeeting); on any other it returns nil at once: a MemoryStore starts empty, and on
+// a Store shared by several nodes (meeting/redismeeting) the other nodes' sessions are alive,
+// while UserOffline and the sweep already cover a node that died.
 //
 // The previous process's sessions are gone (a restarted node resumes none of them), so in every
 // active meeting the sessions bound there and not held by this node are unbound for good, as if
@@ -22,12 +35,14 @@ import (
 // started before the restart and ran out while the node was down) is armed, as the periodic
 // sweep would: one that has passed fires at once, and its meeting ends, or its participant
 // leaves, exactly once, since a firing timer re-checks the stored deadline in an atomic Update.
-//
-// With a Store shared by several nodes (meeting/redismeeting) do not call Recover: the other
-// nodes' sessions are alive, and UserOffline and the sweep already cover a node that died.
+// That needs the sweep: with a negative Options.SweepInterval, Recover on such a Store is an
+// error.
 func (svc *Service) Recover(ctx context.Context) error {
+	if r, ok := svc.store.(Recoverable); !ok || !r.SingleNode() {
+		return nil
+	}
 	if svc.leaser == nil {
-		return errors.New("meeting: recover: the Store lists no active meetings (it is no Leaser, or SweepInterval is negative)")
+		return errors.New("meeting: recover: the Store outlives the process but SweepInterval is negative: its stored deadlines would never fire")
 	}
 	active, err := svc.leaser.Active(ctx)
 	if err != nil {

@@ -65,7 +65,7 @@ type Options struct {
 	// plus the requester (the users a mesh client has to connect to).
 	Online Online
 	// ICE returns the ICE servers of `room_info_response` for a user (pass Node.ICEServers).
-	// Default: the hub's ICEServers method when it has one, else an empty list.
+	// Default: the hub's ICEServers.
 	ICE func(userID string) []signaling.ICEServer
 	// LinkBase prefixes the room id (path-escaped) in `meetingLink`. Default: "/meeting/".
 	LinkBase string
@@ -82,8 +82,8 @@ type Options struct {
 	EmptyTimeout time.Duration
 	// MaxParticipants bounds a meeting's participants (the mesh limit). Default: 8.
 	MaxParticipants int
-	// Clock drives the graces and timeouts. Default: the hub's clock when it has a Clock method
-	// (as *signaling.Node has), else the wall clock.
+	// Clock drives the graces and timeouts. Default: the hub's Clock(), or the wall clock when
+	// that is nil.
 	Clock clock.Clock
 	// Logger receives the service's logs (failures of timers and session hooks). Default: silent.
 	Logger *slog.Logger
@@ -96,8 +96,7 @@ type Options struct {
 	// node that stops or dies hands its timers over (see Leaser).
 
 	// NodeID names this service as the holder of timer leases; the nodes sharing a Store need
-	// distinct ids. Default: the hub's ID method when it has one (as *signaling.Node has), else
-	// a random id.
+	// distinct ids. Default: the hub's ID(), or a random id when that is empty.
 	NodeID string
 	// SweepInterval is how often the service reads the Store's active meetings to renew its
 	// leases and take over the timers that no live node holds. Default: 5 s; negative: no
@@ -160,10 +159,12 @@ type Service struct {
 
 // New returns a Service running on hub: it registers the handlers of `start_meeting`,
 // `get_room_info`, `join_meeting`, `leave_meeting`, `stop_meeting`, `media_state`,
-// `video-signal`, and the host's `moderate`, `lock_meeting`, `admit` and `deny`, and a session hook for catch-up invitations and the graces. Register it
-// before presence's hook so that, at session start, the invitations precede `presence_snapshot`
-// (PROTOCOL.md §3). opts.Members is required: New returns an error when it or hub is nil, or
-// when opts.HostPolicy is not one of the HostPolicy constants.
+// `video-signal`, and the host's `moderate`, `lock_meeting`, `admit` and `deny`, and a session
+// hook for catch-up invitations and the graces (at signaling.StageCatchUp, so the invitations
+// precede presence's `presence_snapshot` whatever order the services are created in,
+// PROTOCOL.md §3). opts.Members is required: New returns an error when it or hub is nil, when
+// opts.HostPolicy is not one of the HostPolicy constants, or when one of its events has a
+// handler already (signaling.ErrHandled).
 func New(hub signaling.Hub, opts *Options) (*Service, error) {
 	if hub == nil {
 		return nil, errors.New("meeting: New: hub is nil")
@@ -176,7 +177,7 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 		return nil, errors.New("meeting: New: Options.Members is required")
 	}
 	if o.Store == nil {
-		o.Store = NewMemoryStore()
+		o.Store = NewMemoryStore(nil)
 	}
 	if o.ICE == nil {
 		o.ICE = hub.ICEServers
@@ -237,20 +238,26 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 	if l, ok := o.Store.(Leaser); ok && o.SweepInterval > 0 {
 		svc.leaser = l
 	}
-	for event, h := range map[string]func(context.Context, *signaling.Session, signaling.Envelope) error{
-		"start_meeting": svc.startMeeting,
-		"get_room_info": svc.getRoomInfo,
-		"join_meeting":  svc.joinMeeting,
-		"leave_meeting": svc.leaveMeeting,
-		"stop_meeting":  svc.stopMeeting,
-		"media_state":   svc.mediaState,
-		"video-signal":  svc.videoSignal,
-		"moderate":      svc.moderate,
-		"lock_meeting":  svc.lockMeeting,
-		"admit":         svc.admit,
-		"deny":          svc.deny,
+	for _, h := range []struct {
+		event string
+		f     func(context.Context, *signaling.Session, signaling.Envelope) error
+	}{
+		{"start_meeting", svc.startMeeting},
+		{"get_room_info", svc.getRoomInfo},
+		{"join_meeting", svc.joinMeeting},
+		{"leave_meeting", svc.leaveMeeting},
+		{"stop_meeting", svc.stopMeeting},
+		{"media_state", svc.mediaState},
+		{"video-signal", svc.videoSignal},
+		{"moderate", svc.moderate},
+		{"lock_meeting", svc.lockMeeting},
+		{"admit", svc.admit},
+		{"deny", svc.deny},
 	} {
-		hub.Handle(event, svc.guard(h))
+		if err := hub.Handle(h.event, svc.guard(h.f)); err != nil {
+			cancel()
+			return nil, fmt.Errorf("meeting: New: %w", err)
+		}
 	}
 	// After chat subscribed the rooms, before presence's snapshot (signaling.Stage).
 	hub.OnSessionAt(signaling.StageCatchUp, func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {

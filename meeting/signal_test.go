@@ -162,7 +162,7 @@ func (s *countingStore) Update(ctx context.Context, roomID string, f func(*meeti
 // is still refused.
 func TestVideoSignalCandidatesReadNoStore(t *testing.T) {
 	is := is.New(t)
-	store := &countingStore{MemoryStore: meeting.NewMemoryStore()}
+	store := &countingStore{MemoryStore: meeting.NewMemoryStore(nil)}
 	e := newEnv(t, &meeting.Options{Store: store})
 	a, b, c := e.connect(alice), e.connect(bob), e.connect(carol)
 	start(t, a, "r1")
@@ -213,7 +213,7 @@ func (s stallingStore) Get(ctx context.Context, roomID string) (meeting.Meeting,
 // A store call that stalls ends at Options.CallTimeout and the client gets `unavailable`.
 func TestStalledStoreCallAnswersUnavailable(t *testing.T) {
 	is := is.New(t)
-	e := newEnv(t, &meeting.Options{Store: stallingStore{meeting.NewMemoryStore()}, CallTimeout: 100 * time.Millisecond})
+	e := newEnv(t, &meeting.Options{Store: stallingStore{meeting.NewMemoryStore(nil)}, CallTimeout: 100 * time.Millisecond})
 	a := e.connect(alice)
 	a.SendRef("get_room_info", map[string]string{"roomId": "r1"}, "info")
 	code, f := a.ExpectError(wait)

@@ -49,8 +49,12 @@ type MemoryStore struct {
 
 var _ Store = (*MemoryStore)(nil)
 
-// NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
+// MemoryOptions configures a MemoryStore. It has no fields yet: it gives the memory stores of
+// chat, presence and meeting one constructor shape, and room to grow without a new function.
+type MemoryOptions struct{}
+
+// NewMemoryStore returns an empty MemoryStore. Nil options mean all defaults.
+func NewMemoryStore(opts *MemoryOptions) *MemoryStore { return &MemoryStore{} }
 
 // Create stores a copy of m unless the room has an active meeting.
 func (s *MemoryStore) Create(_ context.Context, m Meeting) error {

@@ -13,7 +13,7 @@ import (
 var _ meeting.Store = (*meeting.MemoryStore)(nil)
 
 func TestMemoryStore(t *testing.T) {
-	storetest.Meeting(t, func(*testing.T) meeting.Store { return meeting.NewMemoryStore() })
+	storetest.Meeting(t, func(*testing.T) meeting.Store { return meeting.NewMemoryStore(nil) })
 }
 
 func TestMemoryStoreZeroValue(t *testing.T) {

@@ -41,9 +41,9 @@
 // loses none. Every store and broker call has a deadline (Options.CallTimeout) and no lock is
 // held across one: each user's changes run in order in a queue of their own.
 //
-// Other services react to changes through Options.OnChange, called on the node that made each
-// change (also for a dead node's users): the reference server lets meeting.Service.UserOffline
-// release the meeting bindings of a user whose node died.
+// Other services react to changes through Options.OnChange or Tracker.OnChange, called on the
+// node that made each change (also for a dead node's users): huddle.New lets
+// meeting.Service.UserOffline release the meeting bindings of a user whose node died.
 //
 // All methods of Tracker and MemoryStore are safe for concurrent use.
 package presence

@@ -35,7 +35,7 @@ func (s *stallStore) SetStatus(ctx context.Context, u string, st presence.Status
 func TestStalledStoreIsBoundedAndBlocksNobodyElse(t *testing.T) {
 	is := is.New(t)
 	clk := clock.NewManual(t0)
-	store := &stallStore{Store: presence.NewMemoryStore(), entered: make(chan struct{}, 1)}
+	store := &stallStore{Store: presence.NewMemoryStore(nil), entered: make(chan struct{}, 1)}
 	node, _, _ := startNode(t, clk, nil, &presence.Options{
 		Store:       store,
 		Rooms:       rooms{"r1": {alice, bob, carol}},

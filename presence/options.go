@@ -25,10 +25,10 @@ type Options struct {
 	Rooms Rooms
 	// NodeID names this node in the Store; nodes sharing a Store need distinct ids. A process
 	// that reuses the id of an earlier one clears what that one left behind when it starts.
-	// Default: the hub's ID() when it has one (a *signaling.Node), else random.
+	// Default: the hub's ID(), or a random id when that is empty.
 	NodeID string
-	// Clock drives the heartbeat and stamps lastSeen. Default: the hub's Clock() when it has one
-	// (a *signaling.Node), else the wall clock.
+	// Clock drives the heartbeat and stamps lastSeen. Default: the hub's Clock(), or the wall
+	// clock when that is nil.
 	Clock clock.Clock
 	// Logger receives store and broker failures. Default: silent.
 	Logger *slog.Logger
@@ -68,7 +68,7 @@ func (o *Options) setDefaults(hub signaling.Hub) error {
 		return errors.New("presence: New: Options.Rooms is required")
 	}
 	if o.Store == nil {
-		o.Store = NewMemoryStore()
+		o.Store = NewMemoryStore(nil)
 	}
 	if o.NodeID == "" {
 		o.NodeID = hub.ID()

@@ -17,7 +17,7 @@ import (
 func TestMemoryStoreForgetsLongOfflineUsers(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	m := presence.NewMemoryStoreWith(&presence.MemoryOptions{MaxOfflineUsers: 10})
+	m := presence.NewMemoryStore(&presence.MemoryOptions{MaxOfflineUsers: 10})
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	_, err := m.AddSession(ctx, "stays", "s-stays", "n1")
 	is.NoErr(err)
@@ -52,14 +52,14 @@ func TestMemoryStoreForgetsLongOfflineUsers(t *testing.T) {
 	is.NoErr(err)
 	is.True(got[0].LastSeen.Equal(t0.Add(time.Hour)) && got[1].LastSeen.Equal(t0.Add(time.Hour))) // the newest offline stay
 
-	unbounded := presence.NewMemoryStoreWith(&presence.MemoryOptions{MaxOfflineUsers: -1})
+	unbounded := presence.NewMemoryStore(&presence.MemoryOptions{MaxOfflineUsers: -1})
 	for i := range 50 {
 		id := fmt.Sprint(i)
 		_, _ = unbounded.AddSession(ctx, id, id, "n")
 		_, _ = unbounded.RemoveSession(ctx, id, id, t0)
 	}
 	is.Equal(unbounded.Stats().Offline, 50) // negative: no bound
-	is.Equal(presence.NewMemoryStore().Stats(), presence.MemoryStats{})
+	is.Equal(presence.NewMemoryStore(nil).Stats(), presence.MemoryStats{})
 }
 
 // BenchmarkMemoryStoreOfflineUser reports what the store keeps for each offline user it
@@ -70,7 +70,7 @@ func BenchmarkMemoryStoreOfflineUser(b *testing.B) {
 	for i := range ids {
 		ids[i] = fmt.Sprintf("user-%08d", i)
 	}
-	m := presence.NewMemoryStoreWith(&presence.MemoryOptions{MaxOfflineUsers: -1})
+	m := presence.NewMemoryStore(&presence.MemoryOptions{MaxOfflineUsers: -1})
 	at := time.Now()
 	before := heapInUse()
 	b.ResetTimer()

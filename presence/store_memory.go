@@ -61,11 +61,8 @@ type MemoryOptions struct {
 	MaxOfflineUsers int
 }
 
-// NewMemoryStore returns an empty MemoryStore with the default options.
-func NewMemoryStore() *MemoryStore { return NewMemoryStoreWith(nil) }
-
-// NewMemoryStoreWith returns an empty MemoryStore. Nil options mean all defaults.
-func NewMemoryStoreWith(opts *MemoryOptions) *MemoryStore {
+// NewMemoryStore returns an empty MemoryStore. Nil options mean all defaults.
+func NewMemoryStore(opts *MemoryOptions) *MemoryStore {
 	var o MemoryOptions
 	if opts != nil {
 		o = *opts

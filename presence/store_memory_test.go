@@ -8,5 +8,5 @@ import (
 )
 
 func TestMemoryStore(t *testing.T) {
-	storetest.Presence(t, func(*testing.T) presence.Store { return presence.NewMemoryStore() })
+	storetest.Presence(t, func(*testing.T) presence.Store { return presence.NewMemoryStore(nil) })
 }

@@ -36,7 +36,7 @@ type Tracker struct {
 	every time.Duration
 	ttl   time.Duration
 
-	onChange func(context.Context, Entry) // nil: no calls
+	onChange []func(context.Context, Entry) // Options.OnChange, then those of OnChange; guarded by mu
 
 	callTimeout time.Duration // bounds the store and broker calls of each change
 	beat        chan struct{} // holds a token while a heartbeat runs
@@ -57,9 +57,10 @@ type Tracker struct {
 
 // New returns a Tracker for hub: it registers a session hook and the handlers of `presence` and
 // `get_presence`, and starts the heartbeat. opts.Rooms is required: without it the Tracker could
-// tell nobody anything, so New returns an error when it or hub is nil. Other zero options mean
-// their defaults. Register it after the services whose catch-up events must precede
-// `presence_snapshot` (meeting), since hooks run in registration order.
+// tell nobody anything, so New returns an error when it or hub is nil, and when `presence` or
+// `get_presence` has a handler already (signaling.ErrHandled). Other zero options mean their
+// defaults. The services may be created in any order: the hook runs at
+// signaling.StageSnapshot, after chat's subscriptions and meeting's catch-up invitations.
 func New(hub signaling.Hub, opts *Options) (*Tracker, error) {
 	if hub == nil {
 		return nil, errors.New("presence: New: hub is nil")
@@ -86,12 +87,17 @@ func New(hub signaling.Hub, opts *Options) (*Tracker, error) {
 		beat:        make(chan struct{}, 1),
 		queues:      map[string]*userQueue{},
 		pending:     map[string]*announcement{},
-
-		onChange: o.OnChange,
+	}
+	if o.OnChange != nil {
+		t.onChange = []func(context.Context, Entry){o.OnChange}
+	}
+	if err := hub.Handle("presence", signaling.HandlerFunc(t.servePresence)); err != nil {
+		return nil, fmt.Errorf("presence: New: %w", err)
+	}
+	if err := hub.Handle("get_presence", signaling.HandlerFunc(t.serveGetPresence)); err != nil {
+		return nil, fmt.Errorf("presence: New: %w", err)
 	}
 	hub.OnSessionAt(signaling.StageSnapshot, t.onSession) // last: after subscriptions and catch-up
-	hub.Handle("presence", signaling.HandlerFunc(t.servePresence))
-	hub.Handle("get_presence", signaling.HandlerFunc(t.serveGetPresence))
 	t.mu.Lock()
 	t.timer = t.clock.AfterFunc(t.every, t.tick)
 	t.mu.Unlock()

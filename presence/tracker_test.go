@@ -547,7 +547,7 @@ func (f *flakyStore) RemoveNode(ctx context.Context, n string, at time.Time) ([]
 func TestStoreUnavailable(t *testing.T) {
 	is := is.New(t)
 	clk := clock.NewManual(t0)
-	store := &flakyStore{Store: presence.NewMemoryStore()}
+	store := &flakyStore{Store: presence.NewMemoryStore(nil)}
 	node, _, hooks := startNode(t, clk, nil, &presence.Options{Store: store, Rooms: rooms{"r1": {alice, bob}}})
 	b, _ := connect(t, node, bob)
 
@@ -594,7 +594,7 @@ func cluster(t *testing.T, rs rooms, storeA presence.Store, store presence.Store
 
 func TestTwoNodes(t *testing.T) {
 	is := is.New(t)
-	store := presence.NewMemoryStore()
+	store := presence.NewMemoryStore(nil)
 	clk := clock.NewManual(t0)
 	broker := signaling.NewMemoryBroker()
 	rs := rooms{"r1": {alice, bob}}
@@ -614,7 +614,7 @@ func TestTwoNodes(t *testing.T) {
 
 func TestDeadNodeExpires(t *testing.T) {
 	is := is.New(t)
-	store := presence.NewMemoryStore()
+	store := presence.NewMemoryStore(nil)
 	clk, na, nb, ta, _ := cluster(t, rooms{"r1": {alice, bob}}, store, store)
 	b, _ := connect(t, nb, bob)
 	connect(t, na, alice)
@@ -633,7 +633,7 @@ func TestDeadNodeExpires(t *testing.T) {
 
 func TestReapedNodeComesBack(t *testing.T) {
 	is := is.New(t)
-	store := presence.NewMemoryStore()
+	store := presence.NewMemoryStore(nil)
 	flaky := &flakyStore{Store: store}
 	clk, na, nb, _, _ := cluster(t, rooms{"r1": {alice, bob}}, flaky, store)
 	b, _ := connect(t, nb, bob)
@@ -744,6 +744,32 @@ func TestOnChange(t *testing.T) {
 	is.Equal(seen, []presence.Status{"online", "online", "away", "offline"}) // each call finds its change stored
 }
 
+// TestOnChangeAdded: a function added with Tracker.OnChange is called with every change, after
+// Options.OnChange, in order.
+func TestOnChangeAdded(t *testing.T) {
+	is := is.New(t)
+	clk := clock.NewManual(t0)
+	calls := make(chan string, 8)
+	record := func(who string) func(context.Context, presence.Entry) {
+		return func(_ context.Context, e presence.Entry) { calls <- who + " " + e.UserID + " " + string(e.Status) }
+	}
+	node, tr, _ := startNode(t, clk, nil, &presence.Options{Rooms: rooms{"r1": {alice, bob}}, OnChange: record("option")})
+	tr.OnChange(record("added"))
+	tr.OnChange(nil) // ignored
+	a, _ := connect(t, node, alice)
+	a.Close(signaling.StatusNormalClosure)
+	var got []string
+	for range 4 {
+		select {
+		case c := <-calls:
+			got = append(got, c)
+		case <-time.After(wait):
+			t.Fatalf("OnChange calls so far: %q", got)
+		}
+	}
+	is.Equal(got, []string{"option alice online", "added alice online", "option alice offline", "added alice offline"}) // both, each change in order
+}
+
 // settleSession makes sure the events c sent before were handled: a ping's pong queues behind
 // their replies.
 func settleSession(t *testing.T, c *signalingtest.Client) {
@@ -756,7 +782,7 @@ func TestOnChangeDeadNode(t *testing.T) {
 	is := is.New(t)
 	clk := clock.NewManual(t0)
 	broker := signaling.NewMemoryBroker()
-	store := presence.NewMemoryStore()
+	store := presence.NewMemoryStore(nil)
 	rs := rooms{"r1": {alice, bob}}
 	ca, cb := newChangeLog(), newChangeLog()
 	na, ta, _ := startNode(t, clk, &signaling.NodeOptions{ID: "node-a", Broker: broker}, &presence.Options{Store: store, Rooms: rs, OnChange: ca.record})

@@ -28,6 +28,16 @@ type CountingBroker interface {
 	PublishCount(ctx context.Context, topic string, msg []byte) (int, error)
 }
 
+// CrossProcessBroker is implemented by Brokers that connect Nodes in different processes
+// (signaling/redisbroker does). On such a Broker a client that reconnects may reach another
+// node than the one holding its session, so a Node turns cross-node resume on by default
+// (NodeOptions.HandoverTimeout and ShutdownHandover).
+type CrossProcessBroker interface {
+	Broker
+	// CrossProcess reports whether Nodes in other processes may share this Broker.
+	CrossProcess() bool
+}
+
 // MemoryBroker is a Broker inside one process. Several Nodes may share one MemoryBroker, which
 // is how the tests run a multi-node hub without Redis. Delivery is synchronous: Publish returns
 // after every subscriber's deliver has returned.

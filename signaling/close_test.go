@@ -45,7 +45,7 @@ func TestCloseDrains(t *testing.T) {
 				is := is.New(t)
 				clk := clock.NewManual(epoch)
 				n := echoNode(t, &signaling.NodeOptions{Clock: clk})
-				n.Handle("burst_close", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
+				is.NoErr(n.Handle("burst_close", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
 					var k int
 					if err := e.Bind(&k); err != nil {
 						return err
@@ -57,7 +57,7 @@ func TestCloseDrains(t *testing.T) {
 					}
 					s.Close(signaling.StatusNormalClosure, "bye")
 					return nil
-				}))
+				}))) // the event had no handler yet
 				c := signalingtest.Connect(t, n, signaling.User{ID: "u1"}, &signaling.SessionOptions{Expires: epoch.Add(time.Hour)})
 				c.Expect("session", wait)
 				tc.run(t, n, clk, c)

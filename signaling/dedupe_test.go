@@ -27,7 +27,7 @@ func (b twiceBroker) Publish(ctx context.Context, topic string, msg []byte) erro
 func TestPublishDeliveredOnce(t *testing.T) {
 	is := is.New(t)
 	n := echoNode(t, &signaling.NodeOptions{Broker: twiceBroker{signaling.NewMemoryBroker()}, HandoverTimeout: time.Second})
-	n.Handle("pubid", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
+	is.NoErr(n.Handle("pubid", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
 		var in struct {
 			Topic string `json:"topic"`
 			ID    string `json:"id"`
@@ -36,7 +36,7 @@ func TestPublishDeliveredOnce(t *testing.T) {
 			return err
 		}
 		return n.Publish(ctx, in.Topic, signaling.Envelope{Event: "said", Data: in}, signaling.PublishID(in.ID))
-	}))
+	}))) // the event had no handler yet
 	c := signalingtest.Connect(t, n, signaling.User{ID: "a"}, nil)
 	for _, topic := range []string{"room:x", "room:y"} {
 		c.SendRef("sub", map[string]string{"topic": topic}, topic)

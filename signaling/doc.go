@@ -39,7 +39,8 @@
 //     those nodes with a CountingBroker.
 //   - resume.go, node_handover.go: a dropped session waits ResumeWindow for its client to come
 //     back with its resume token and last seq, and replays exactly what it missed, or nothing
-//     (a fresh session) when it cannot; with HandoverTimeout, even on another node.
+//     (a fresh session) when it cannot; with HandoverTimeout (on by default on a
+//     CrossProcessBroker such as signaling/redisbroker), even on another node.
 //   - limits.go: at most MaxSessionsPerUser sessions per user and node.
 //   - shutdown.go: Node.Shutdown stops intake, writes every queue and closes with 1012.
 //

@@ -66,6 +66,11 @@ func ErrorCode(err error) string {
 // Stores wrap their backend errors with it.
 var ErrUnavailable = errors.New("signaling: backend unavailable")
 
+// ErrHandled is returned by Node.Handle for an event that has a handler already: each event has
+// one handler, so two services (or a service and the application) claiming the same event fail
+// at start instead of one silently replacing the other.
+var ErrHandled = errors.New("signaling: event already handled")
+
 // ErrClosed means one thing: the value it came from was closed by its owner and does no more
 // work. Serve returns it after (or during) Node.Shutdown (the connection is closed with 1012);
 // a Broker returns it after its Close (redisbroker). Check it with errors.Is.

@@ -13,7 +13,7 @@ import (
 // frame, sends an event with a ref and gets the reply, numbered for resume.
 func ExampleNode() {
 	node := signaling.NewNode(nil)
-	node.Handle("echo", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
+	err := node.Handle("echo", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
 		var in struct {
 			Text string `json:"text"`
 		}
@@ -22,6 +22,9 @@ func ExampleNode() {
 		}
 		return s.Reply(ctx, e, "echoed", in)
 	}))
+	if err != nil {
+		panic(err) // a second handler for "echo" would be signaling.ErrHandled
+	}
 
 	server, client := signalingtest.Pipe()
 	done := make(chan struct{})

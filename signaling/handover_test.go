@@ -119,3 +119,50 @@ func TestResumeWithoutTailIsFresh(t *testing.T) {
 	again.SendRef("ping", struct{}{}, "p")
 	is.Equal(again.Next(wait).Event, "pong") // no resumed frame came before the pong
 }
+
+// crossProcessBroker is a MemoryBroker that declares itself a CrossProcessBroker, as
+// redisbroker does.
+type crossProcessBroker struct{ *signaling.MemoryBroker }
+
+func (crossProcessBroker) CrossProcess() bool { return true }
+
+// TestHandoverOnByDefaultOnCrossProcessBroker: nodes on a Broker that spans processes hand a
+// session over without any handover option (node A's shutdown keeps it for node B); on a plain
+// MemoryBroker, with no option either, the client starts afresh.
+func TestHandoverOnByDefaultOnCrossProcessBroker(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		broker signaling.Broker
+		resume bool
+	}{
+		{"cross-process", crossProcessBroker{signaling.NewMemoryBroker()}, true},
+		{"memory", signaling.NewMemoryBroker(), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			secret := []byte("shared-resume-secret")
+			nodeA := echoNode(t, &signaling.NodeOptions{ID: "a", Broker: tc.broker, ResumeSecret: secret})
+			nodeB := echoNode(t, &signaling.NodeOptions{ID: "b", Broker: tc.broker, ResumeSecret: secret})
+			alice := signalingtest.Connect(t, nodeA, signaling.User{ID: "alice"}, nil)
+			first := expectSession(t, alice)
+			shutdown := make(chan error, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				shutdown <- nodeA.Shutdown(ctx)
+			}()
+			is.Equal(alice.ExpectClosed(wait), signaling.StatusServiceRestart) // 1012 from node A
+
+			again := signalingtest.Connect(t, nodeB, signaling.User{ID: "alice"}, &signaling.SessionOptions{ResumeToken: first.ResumeToken})
+			s := expectSession(t, again)
+			is.Equal(s.Resumed, tc.resume)                      // handed over only across a CrossProcessBroker
+			is.Equal(s.SessionID == first.SessionID, tc.resume) // the same session, or a fresh one
+			select {
+			case err := <-shutdown:
+				is.NoErr(err) // node A finished
+			case <-time.After(10 * time.Second):
+				t.Fatal("node A's shutdown did not finish")
+			}
+		})
+	}
+}

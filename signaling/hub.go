@@ -97,8 +97,9 @@ type Hub interface {
 	ICEServers(userID string) []ICEServer
 	// Session returns a session this node holds (attached or waiting for a resume), or nil.
 	Session(id string) *Session
-	// Handle registers the handler for an event name, replacing any earlier one.
-	Handle(event string, h Handler)
+	// Handle registers the handler for an event name; an event that has one already is an
+	// error wrapping ErrHandled (see Node.Handle).
+	Handle(event string, h Handler) error
 	// OnSessionAt registers a hook for session changes at a stage.
 	OnSessionAt(stage Stage, f SessionHook)
 	// Subscribe adds one session, on whichever node holds it, to topics.

@@ -205,10 +205,10 @@ func TestStalledHandlerChargesNothing(t *testing.T) {
 	n := echoNode(t, &signaling.NodeOptions{Clock: clk, RateLimit: 10, RateBurst: 10})
 	gate := make(chan struct{})
 	var once sync.Once
-	n.Handle("work", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
+	is.NoErr(n.Handle("work", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
 		once.Do(func() { <-gate }) // the first call stalls until the backend is back
 		return s.Reply(ctx, e, "done", nil)
-	}))
+	}))) // the event had no handler yet
 	srv, cli := signalingtest.Pipe()
 	rc := &readEntryConn{Conn: srv, entries: make(chan struct{}, 200)}
 	go func() { _ = n.Serve(context.Background(), rc, signaling.User{ID: "u1"}, nil) }()

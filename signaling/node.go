@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"sort"
@@ -145,14 +147,27 @@ func (n *Node) ICEServers(userID string) []ICEServer {
 	return n.opts.ICE.Servers(userID, n.clock.Now())
 }
 
-// Handle registers h for event.
-func (n *Node) Handle(event string, h Handler) {
+// Handle registers h for event. An event has one handler: Handle fails with ErrHandled when
+// event has one already (two services claiming one event is a wiring mistake, not something
+// to settle by registration order), and with an error when event is empty, is "ping" (which the
+// Node answers itself) or h is nil. Nothing is registered then.
+func (n *Node) Handle(event string, h Handler) error {
+	switch {
+	case event == "":
+		return errors.New("signaling: Handle: empty event name")
+	case event == "ping":
+		return errors.New(`signaling: Handle: "ping" is answered by the Node`)
+	case h == nil:
+		return fmt.Errorf("signaling: Handle %q: nil handler", event)
+	}
 	n.hmu.Lock()
 	defer n.hmu.Unlock()
-	n.handlers[event] = h
-	if n.pending[event] == nil {
-		n.pending[event] = new(atomic.Int64)
+	if _, ok := n.handlers[event]; ok {
+		return fmt.Errorf("signaling: Handle %q: %w", event, ErrHandled)
 	}
+	n.handlers[event] = h
+	n.pending[event] = new(atomic.Int64)
+	return nil
 }
 
 // OnSession registers a session hook at StageDefault.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,8 +16,9 @@ import (
 const wait = 2 * time.Second
 
 func echoNode(t *testing.T, opts *signaling.NodeOptions) *signaling.Node {
+	is := is.New(t)
 	n := signaling.NewNode(opts)
-	n.Handle("sub", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
+	is.NoErr(n.Handle("sub", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
 		var in struct {
 			Topic string `json:"topic"`
 		}
@@ -27,8 +29,8 @@ func echoNode(t *testing.T, opts *signaling.NodeOptions) *signaling.Node {
 			return err
 		}
 		return s.Reply(ctx, e, "subscribed", in)
-	}))
-	n.Handle("pub", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
+	}))) // the event had no handler yet
+	is.NoErr(n.Handle("pub", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
 		var in struct {
 			Topic string `json:"topic"`
 			Text  string `json:"text"`
@@ -37,13 +39,13 @@ func echoNode(t *testing.T, opts *signaling.NodeOptions) *signaling.Node {
 			return err
 		}
 		return n.Publish(ctx, in.Topic, signaling.Envelope{Event: "said", Data: map[string]string{"from": s.User().ID, "text": in.Text}})
-	}))
-	n.Handle("panic", signaling.HandlerFunc(func(context.Context, *signaling.Session, signaling.Envelope) error {
+	}))) // the event had no handler yet
+	is.NoErr(n.Handle("panic", signaling.HandlerFunc(func(context.Context, *signaling.Session, signaling.Envelope) error {
 		panic("boom")
-	}))
-	n.Handle("fail", signaling.HandlerFunc(func(context.Context, *signaling.Session, signaling.Envelope) error {
+	}))) // the event had no handler yet
+	is.NoErr(n.Handle("fail", signaling.HandlerFunc(func(context.Context, *signaling.Session, signaling.Envelope) error {
 		return errors.New("database on fire")
-	}))
+	}))) // the event had no handler yet
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -72,6 +74,29 @@ func TestSessionFrameFirst(t *testing.T) {
 	is.Equal(info.ResumeWindowMs, int64(60000)) // default window
 	is.Equal(info.Limits.MaxFrameBytes, 65536)  // default frame limit
 	is.Equal(f.Seq, uint64(0))                  // session carries no seq
+}
+
+// TestHandleTwiceIsAnError: an event has one handler. A second Handle for it fails with
+// ErrHandled and leaves the first handler in place; so do the names and handlers that cannot be
+// registered.
+func TestHandleTwiceIsAnError(t *testing.T) {
+	is := is.New(t)
+	n := echoNode(t, nil) // "pub", "sub", "panic" and "fail" are handled
+	second := signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
+		return s.Reply(ctx, e, "second", nil)
+	})
+	err := n.Handle("sub", second)
+	is.True(errors.Is(err, signaling.ErrHandled))   // a duplicate is an error, not a silent replace
+	is.True(strings.Contains(err.Error(), `"sub"`)) // the error names the event
+	is.True(n.Handle("", second) != nil)            // an empty event name is refused
+	is.True(n.Handle("ping", second) != nil)        // ping is the Node's own
+	is.True(n.Handle("other", nil) != nil)          // a nil handler is refused
+	is.NoErr(n.Handle("other", second))             // a new event is accepted
+
+	c := signalingtest.Connect(t, n, signaling.User{ID: "u1"}, nil)
+	c.Expect("session", wait)
+	c.SendRef("sub", map[string]string{"topic": "t"}, "1")
+	is.Equal(c.Expect("subscribed", wait).Ref, "1") // the first handler still answers
 }
 
 func TestPublishFanOutAndSeq(t *testing.T) {

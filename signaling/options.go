@@ -60,11 +60,15 @@ type NodeOptions struct {
 	ResumeSecret []byte
 	// HandoverTimeout enables cross-node resume for nodes sharing a Broker: a client resuming a
 	// session held by another node gets it handed over (subscriptions, buffered events and all),
-	// waiting at most this long for the holder to answer. Zero (the default, right for one
-	// node): a session held elsewhere is not looked for and the client starts afresh.
+	// waiting at most this long for the holder to answer. Default: DefaultHandoverTimeout (2 s)
+	// when the Broker is a CrossProcessBroker that says so (signaling/redisbroker) and resume is
+	// on; else, and when negative, off: a session held elsewhere is not looked for and the client
+	// starts afresh (right for one node; nodes sharing a MemoryBroker in one process set it).
 	HandoverTimeout time.Duration
 	// ShutdownHandover is how long Shutdown keeps the sessions it closed with 1012 available
-	// for a handover to the node their clients reconnect to. Zero: not at all.
+	// for a handover to the node their clients reconnect to; it needs HandoverTimeout. Default:
+	// DefaultShutdownHandover (5 s) on a CrossProcessBroker with handover on; else, and when
+	// negative, not at all.
 	ShutdownHandover time.Duration
 	// ICE lists the STUN/TURN servers sent in the `session` event.
 	ICE ICEConfig
@@ -73,6 +77,12 @@ type NodeOptions struct {
 	// Clock drives the resume windows and token expiry. Default: the wall clock.
 	Clock clock.Clock
 }
+
+// Defaults of NodeOptions.HandoverTimeout and ShutdownHandover on a CrossProcessBroker.
+const (
+	DefaultHandoverTimeout  = 2 * time.Second
+	DefaultShutdownHandover = 5 * time.Second
+)
 
 // Limits are the size limits advertised to clients in the `session` event.
 type Limits struct {
@@ -129,6 +139,14 @@ func (o NodeOptions) withDefaults() NodeOptions {
 	}
 	if o.ResumeWindow == 0 {
 		o.ResumeWindow = 60 * time.Second
+	}
+	if cp, ok := o.Broker.(CrossProcessBroker); ok && cp.CrossProcess() && o.ResumeWindow > 0 {
+		if o.HandoverTimeout == 0 {
+			o.HandoverTimeout = DefaultHandoverTimeout
+		}
+		if o.HandoverTimeout > 0 && o.ShutdownHandover == 0 {
+			o.ShutdownHandover = DefaultShutdownHandover
+		}
 	}
 	if o.ResumeBuffer <= 0 {
 		o.ResumeBuffer = 1000

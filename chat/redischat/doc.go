@@ -5,7 +5,7 @@
 // Start with New, on the caller's redis.UniversalClient (a single server, Sentinel or Cluster),
 // and hand the one *Store to chat.New as both its Store and its Membership:
 //
-//	store := redischat.New(rdb, nil)
+//	store, err := redischat.New(ctx, rdb, nil) // fails when Redis does not answer
 //	svc, err := chat.New(node, &chat.Options{Store: store, Membership: store})
 //
 // # Keys

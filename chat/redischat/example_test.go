@@ -1,6 +1,7 @@
 package redischat_test
 
 import (
+	"context"
 	"log"
 
 	"github.com/huddle-go/huddle/chat"
@@ -15,7 +16,10 @@ func ExampleNew() {
 	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{"localhost:6379"}})
 	defer rdb.Close()
 
-	store := redischat.New(rdb, &redischat.Options{Prefix: "myapp:"})
+	store, err := redischat.New(context.Background(), rdb, &redischat.Options{Prefix: "myapp:"})
+	if err != nil {
+		log.Fatal(err) // Redis does not answer
+	}
 	node := signaling.NewNode(nil)
 	svc, err := chat.New(node, &chat.Options{Store: store, Membership: store})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/huddle-go/huddle/chat"
@@ -57,14 +58,26 @@ var (
 	_ chat.Membership        = (*Store)(nil)
 )
 
-// New returns a Store on rdb. Nil options mean all defaults. It does not contact Redis.
-func New(rdb redis.UniversalClient, opts *Options) *Store {
+// New returns a Store on rdb after checking that Redis answers (a PING bounded by ctx), so that
+// a wrong address fails at start rather than at the first event: that failure wraps
+// signaling.ErrUnavailable. Nil options mean all defaults; a Prefix holding '{' or '}' is an
+// error.
+func New(ctx context.Context, rdb redis.UniversalClient, opts *Options) (*Store, error) {
+	if rdb == nil {
+		return nil, errors.New("redischat: New: nil client")
+	}
 	var o Options
 	if opts != nil {
 		o = *opts
 	}
 	if o.Prefix == "" {
 		o.Prefix = "huddle:"
+	}
+	if strings.ContainsAny(o.Prefix, "{}") {
+		return nil, fmt.Errorf("redischat: New: prefix %q holds a hash tag brace", o.Prefix)
+	}
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return nil, unavailable("New", err)
 	}
 	switch {
 	case o.MaxHistory == 0:
@@ -90,7 +103,7 @@ func New(rdb redis.UniversalClient, opts *Options) *Store {
 		window:  o.IdempotencyWindow,
 		clock:   clock.Or(o.Clock),
 		sharded: sharded,
-	}
+	}, nil
 }
 
 // Key layout (see doc.go). Every room key carries the hash tag {room:<id>}; the fixed suffixes

@@ -40,7 +40,11 @@ func newStore(t *testing.T, opts *redischat.Options) (*redischat.Store, redis.Un
 		o = *opts
 	}
 	o.Prefix = prefix
-	return redischat.New(rdb, &o), rdb, prefix
+	s, err := redischat.New(context.Background(), rdb, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, rdb, prefix
 }
 
 func TestContract(t *testing.T) {
@@ -323,11 +327,12 @@ func TestOutage(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: 1, DialTimeout: 200 * time.Millisecond, DialerRetries: 1})
 	t.Cleanup(func() { _ = rdb.Close() })
-	s := redischat.New(rdb, &redischat.Options{Prefix: redistest.Prefix(t)})
 	ctx := context.Background()
+	s, err := redischat.New(ctx, rdb, &redischat.Options{Prefix: redistest.Prefix(t)})
+	is.NoErr(err) // Redis answers at start
 
 	before := message(t, "r1", alice, "before")
-	_, _, err := s.Append(ctx, before)
+	_, _, err = s.Append(ctx, before)
 	is.NoErr(err) // Redis is up
 
 	srv.Stop()
@@ -372,4 +377,21 @@ func TestOutage(t *testing.T) {
 	ok, err := s.IsMember(ctx, "r1", "alice")
 	is.NoErr(err) // IsMember
 	is.True(ok)   // joined
+}
+
+// TestNewChecksPrefixAndRedis: New refuses a prefix with a hash-tag brace, and a Redis that
+// does not answer, with an error wrapping signaling.ErrUnavailable.
+func TestNewChecksPrefixAndRedis(t *testing.T) {
+	is := is.New(t)
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond, DialerRetries: 1})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	_, err := redischat.New(ctx, rdb, &redischat.Options{Prefix: "app:{x}:"})
+	is.True(err != nil) // a brace in the prefix is refused
+	_, err = redischat.New(ctx, rdb, &redischat.Options{Prefix: redistest.Prefix(t)})
+	is.NoErr(err) // Redis answers
+	srv.Stop()
+	_, err = redischat.New(ctx, rdb, &redischat.Options{Prefix: redistest.Prefix(t)})
+	is.True(errors.Is(err, signaling.ErrUnavailable)) // a Redis that does not answer fails at start
 }

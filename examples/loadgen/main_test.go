@@ -32,8 +32,12 @@ func newServer(t *testing.T, auth signaling.Authenticator) (string, *signaling.N
 	if err != nil {
 		t.Fatal(err)
 	}
+	wsh, err := ws.Handler(node, &ws.Options{Authenticator: auth})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /ws", ws.Handler(node, &ws.Options{Authenticator: auth}))
+	mux.Handle("GET /ws", wsh)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)

@@ -40,8 +40,12 @@ func newServer(t *testing.T, rooms ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	wsh, err := ws.Handler(node, &ws.Options{Authenticator: signaling.DevAuthenticator{}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/ws", ws.Handler(node, &ws.Options{Authenticator: signaling.DevAuthenticator{}}))
+	mux.Handle("/ws", wsh)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

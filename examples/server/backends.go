@@ -36,10 +36,6 @@ type backends struct {
 	presenceStore presence.Store
 	meetingStore  meeting.Store
 	resumeSecret  []byte // nil: random per process
-	shared        bool   // several nodes may share these backends
-	// recoverMeetings: the meetings outlived the previous process of this single node
-	// (sqlmeeting), so meeting.Service.Recover must run at start.
-	recoverMeetings bool
 	// store names where chat history and rooms live, for /healthz; ping checks it.
 	store string
 	ping  func(context.Context) error
@@ -81,11 +77,12 @@ func newBackends(ctx context.Context, cfg config, nodeID string, log *slog.Logge
 			return nil, fmt.Errorf("huddle: -data %s: %w", cfg.dataPath, err)
 		}
 		closers = append(closers, st.Close)
-		ms, err := sqlmeeting.New(ctx, st.DB())
+		ms, err := sqlmeeting.New(ctx, st.DB(), nil)
 		if err != nil {
 			return nil, fmt.Errorf("huddle: -data %s: %w", cfg.dataPath, err)
 		}
-		b.chatStore, b.membership, b.meetingStore, b.recoverMeetings = st, st, ms, true
+		// The meetings outlive the process too: huddle.New recovers them at start.
+		b.chatStore, b.membership, b.meetingStore = st, st, ms
 		b.store, b.ping = "sqlite", st.Ping
 		log.Info("chat history, rooms and meetings in a SQLite file", "path", cfg.dataPath)
 	}
@@ -96,10 +93,10 @@ func newBackends(ctx context.Context, cfg config, nodeID string, log *slog.Logge
 			b.chatStore, b.membership = mem, mem
 		}
 		if b.meetingStore == nil {
-			b.meetingStore = meeting.NewMemoryStore()
+			b.meetingStore = meeting.NewMemoryStore(nil)
 		}
 		b.broker = signaling.NewMemoryBroker()
-		b.presenceStore = presence.NewMemoryStore()
+		b.presenceStore = presence.NewMemoryStore(nil)
 		return b, nil
 	}
 	ropts, err := redis.ParseURL(cfg.redisURL)
@@ -127,15 +124,21 @@ func newBackends(ctx context.Context, cfg config, nodeID string, log *slog.Logge
 	}
 	closers = append(closers, broker.Close)
 	if b.chatStore == nil {
-		rs := redischat.New(rdb, &redischat.Options{Prefix: prefix})
+		rs, err := redischat.New(cctx, rdb, &redischat.Options{Prefix: prefix})
+		if err != nil {
+			return nil, fmt.Errorf("huddle: Redis chat store: %w", err)
+		}
 		b.chatStore, b.membership, b.store = rs, rs, "redis"
 		b.ping = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	}
 	log.Info("using Redis", "addr", ropts.Addr, "db", ropts.DB, "node", nodeID, "sharded_pubsub", broker.Sharded())
 	b.broker = broker
-	b.presenceStore = redispresence.New(rdb, &redispresence.Options{Prefix: prefix})
-	b.meetingStore = redismeeting.New(rdb, &redismeeting.Options{Prefix: prefix})
-	b.shared = true
+	if b.presenceStore, err = redispresence.New(cctx, rdb, &redispresence.Options{Prefix: prefix}); err != nil {
+		return nil, fmt.Errorf("huddle: Redis presence store: %w", err)
+	}
+	if b.meetingStore, err = redismeeting.New(cctx, rdb, &redismeeting.Options{Prefix: prefix}); err != nil {
+		return nil, fmt.Errorf("huddle: Redis meeting store: %w", err)
+	}
 	return b, nil
 }
 

@@ -112,7 +112,7 @@ func TestDatabaseGoneLater(t *testing.T) {
 	alice.Send("message", map[string]string{"roomId": "r1", "content": "acked", "clientMsgId": "c1"})
 	alice.Expect("message", wait) // acknowledged: stored
 
-	st := srv.chat.Store().(*sqlchat.Store)
+	st := srv.huddle.Chat().Store().(*sqlchat.Store)
 	is.NoErr(st.DB().Close()) // the database goes away
 	alice.SendRef("message", map[string]string{"roomId": "r1", "content": "lost?", "clientMsgId": "c2"}, "m2")
 	code, f := alice.ExpectError(wait)

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/huddle-go/huddle"
 	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/meeting"
 	"github.com/huddle-go/huddle/presence"
@@ -26,16 +27,14 @@ import (
 
 // server is the wired reference server.
 type server struct {
-	cfg      config
-	log      *slog.Logger
-	stdout   io.Writer
-	node     *signaling.Node
-	chat     *chat.Service
-	presence *presence.Tracker
-	meetings *meeting.Service
-	turn     *turnserver.Server // nil without -turn-listen
-	handler  http.Handler
-	closers  []func() error
+	cfg     config
+	log     *slog.Logger
+	stdout  io.Writer
+	huddle  *huddle.Server     // the Node and the services, linked by huddle.New
+	node    *signaling.Node    // huddle.Node()
+	turn    *turnserver.Server // nil without -turn-listen
+	handler http.Handler
+	closers []func() error
 }
 
 func newLogger(cfg config, w io.Writer) *slog.Logger {
@@ -46,17 +45,6 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// onlineLater lets chat and meeting ask presence who is online, although presence is wired after
-// them (its session hook must run last: `session`, catch-up invitations, then the snapshot).
-type onlineLater struct{ t *presence.Tracker }
-
-func (o *onlineLater) Online(ctx context.Context, ids []string) ([]string, error) {
-	if o.t == nil {
-		return nil, nil
-	}
-	return o.t.Online(ctx, ids)
 }
 
 func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, error) {
@@ -82,105 +70,68 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 		s.closers = append(s.closers, s.turn.Close)
 		iceURLs = append(slices.Clip(iceURLs), s.turn.URLs()...) // clients get its URLs and credentials
 	}
-	s.node = signaling.NewNode(&signaling.NodeOptions{
-		ID:           nodeID,
-		Codec:        codec,
-		Broker:       backends.broker,
-		Logger:       log,
-		ResumeWindow: cfg.resumeWindow,
-		ResumeSecret: backends.resumeSecret,
-		ICE:          signaling.ICEConfig{URLs: iceURLs, TURNSecret: cfg.turnSecret},
-		// With shared backends a client may come back on another node: hand its session over.
-		HandoverTimeout:  handover(backends.shared, 2*time.Second),
-		ShutdownHandover: handover(backends.shared, 5*time.Second),
-		Limits:           signaling.Limits{MaxMessageBytes: cfg.maxMessageBytes},
-	})
-	online := &onlineLater{}
 	policy := chat.OpenRooms
 	if cfg.rooms == "members" {
 		policy = chat.MembersOnly(backends.membership, backends.chatStore)
 	}
-	// Hook order is wire order at session start: chat subscribes the session to its rooms,
-	// meeting sends catch-up invitations, presence sends the snapshot.
-	if s.chat, err = chat.New(s.node, &chat.Options{
-		Store:           backends.chatStore,
-		Membership:      backends.membership,
-		Online:          online,
-		MaxMessageBytes: cfg.maxMessageBytes,
-		Logger:          log,
-		Policy:          policy,
-		// Leaving a room leaves its meeting (s.meetings is set before any session runs).
-		OnLeave: func(ctx context.Context, roomID, userID string) error {
-			return s.meetings.LeaveRoom(ctx, roomID, userID)
-		},
-	}); err != nil {
-		s.close()
-		return nil, err
-	}
-	if s.meetings, err = meeting.New(s.node, &meeting.Options{
-		Store:            backends.meetingStore,
-		Members:          backends.membership,
-		Online:           online,
-		ICE:              s.node.ICEServers,
-		LinkBase:         cfg.meetingLinkBase, // default "/?meeting=": the browser client opens the room
-		ParticipantGrace: cfg.participantGrace,
-		HostGrace:        cfg.hostGrace,
-		HostPolicy:       meeting.HostPolicy(cfg.hostPolicy),
-		EmptyTimeout:     cfg.emptyTimeout,
-		MaxParticipants:  cfg.maxParticipants,
-		Logger:           log,
-	}); err != nil {
-		s.close()
-		return nil, err
-	}
-	if s.presence, err = presence.New(s.node, &presence.Options{
-		Store:  backends.presenceStore,
-		Rooms:  backends.membership,
-		NodeID: nodeID,
-		Logger: log,
-		// A user offline has no session anywhere: unbind its sessions from meetings, which a
-		// node that died (its users expire here) never did, so that the graces start.
-		OnChange: func(ctx context.Context, e presence.Entry) {
-			if e.Status != presence.StatusOffline {
-				return
-			}
-			if err := s.meetings.UserOffline(ctx, e.UserID); err != nil {
-				log.Error("meetings of an offline user", "user", e.UserID, "err", err)
-			}
-		},
-	}); err != nil {
-		s.close()
-		return nil, err
-	}
-	online.t = s.presence
-	if backends.recoverMeetings {
-		// A single node on a durable store: what the previous process left (bound sessions,
-		// deadlines that ran out while it was down) is settled now.
-		if err := s.meetings.Recover(ctx); err != nil {
-			s.close()
-			return nil, fmt.Errorf("huddle: recovering the stored meetings: %w", err)
-		}
-	}
-
 	auth, mode := authenticator(cfg)
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "huddle_ws_refused_total", Help: "WebSocket requests refused before the upgrade, by reason (unauthenticated, identity, origin, conns_per_ip, upgrade_rate)."}, []string{"reason"})
+	// Chat, presence and meetings over one Node, every link between them made by huddle.New
+	// (who is online, leaving a room leaves its meeting, a dead node's users leave their
+	// meetings, the meetings a previous process left recovered). With a Redis broker a client
+	// may come back on another node: its session is handed over (on by default).
+	s.huddle, err = huddle.New(ctx, &huddle.Options{
+		Authenticator: auth,
+		ChatStore:     backends.chatStore,
+		Membership:    backends.membership,
+		PresenceStore: backends.presenceStore,
+		MeetingStore:  backends.meetingStore,
+		Broker:        backends.broker,
+		Logger:        log,
+		Node: signaling.NodeOptions{
+			ID:           nodeID,
+			Codec:        codec,
+			ResumeWindow: cfg.resumeWindow,
+			ResumeSecret: backends.resumeSecret,
+			ICE:          signaling.ICEConfig{URLs: iceURLs, TURNSecret: cfg.turnSecret},
+			Limits:       signaling.Limits{MaxMessageBytes: cfg.maxMessageBytes},
+		},
+		Chat: chat.Options{
+			MaxMessageBytes: cfg.maxMessageBytes,
+			Policy:          policy,
+		},
+		Presence: presence.Options{NodeID: nodeID},
+		Meeting: meeting.Options{
+			LinkBase:         cfg.meetingLinkBase, // default "/?meeting=": the browser client opens the room
+			ParticipantGrace: cfg.participantGrace,
+			HostGrace:        cfg.hostGrace,
+			HostPolicy:       meeting.HostPolicy(cfg.hostPolicy),
+			EmptyTimeout:     cfg.emptyTimeout,
+			MaxParticipants:  cfg.maxParticipants,
+		},
+		WebSocket: ws.Options{
+			OriginPatterns: cfg.allowedOrigins,
+			DefaultCodec:   codec,
+			TrustedProxies: cfg.trustedProxies,
+			MaxConnsPerIP:  cfg.maxConnsPerIP,
+			UpgradeRate:    cfg.upgradeRate,
+			UpgradeBurst:   cfg.upgradeBurst,
+			Refused:        func(_ *http.Request, why ws.Refusal) { refused.WithLabelValues(string(why)).Inc() },
+		},
+	})
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	s.node = s.huddle.Node()
+
 	if cfg.devAuth && cfg.jwtSecret != "" {
 		log.Warn("-dev-auth is ignored with -jwt-secret: every connection needs a token")
 	} else if cfg.devAuth {
 		log.Warn("DEV AUTH IS ON: anyone can connect as any user with ?user=<id>&name=<name>; never expose this server", "addr", cfg.addr)
 	}
 	mux := http.NewServeMux()
-	refused := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "huddle_ws_refused_total", Help: "WebSocket requests refused before the upgrade, by reason (unauthenticated, identity, origin, conns_per_ip, upgrade_rate)."}, []string{"reason"})
-	mux.Handle("GET /ws", ws.Handler(s.node, &ws.Options{
-		Authenticator:  auth,
-		OriginPatterns: cfg.allowedOrigins,
-		DefaultCodec:   codec,
-		Logger:         log,
-		TrustedProxies: cfg.trustedProxies,
-		MaxConnsPerIP:  cfg.maxConnsPerIP,
-		UpgradeRate:    cfg.upgradeRate,
-		UpgradeBurst:   cfg.upgradeBurst,
-		Refused:        func(_ *http.Request, why ws.Refusal) { refused.WithLabelValues(string(why)).Inc() },
-	}))
+	mux.Handle("GET /ws", s.huddle.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		status, code, store := "ok", http.StatusOK, map[string]any{"kind": backends.store, "ok": true}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -203,13 +154,6 @@ func newServer(ctx context.Context, cfg config, stdout io.Writer) (*server, erro
 	mux.Handle("GET /", web.Handler(&web.Options{SignIn: mode, ICETransportPolicy: cfg.turn.iceTransportPolicy}))
 	s.handler = mux
 	return s, nil
-}
-
-func handover(shared bool, d time.Duration) time.Duration {
-	if shared {
-		return d
-	}
-	return 0
 }
 
 // authenticator picks JWTs when there is a secret, else dev auth.
@@ -255,7 +199,7 @@ func (s *server) serve(ctx context.Context) error {
 	defer cancel()
 	// Stop accepting first; hijacked WebSockets are the Node's to close.
 	herr := hs.Shutdown(sctx)
-	nerr := s.node.Shutdown(sctx)
+	nerr := s.huddle.Shutdown(sctx)
 	s.close()
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("huddle: serve: %w", err)
@@ -265,17 +209,13 @@ func (s *server) serve(ctx context.Context) error {
 }
 
 func (s *server) close() {
-	// After the node: the sessions' drops are recorded first, then timers, leases, heartbeats
-	// and typing timers stop, then the backends close.
-	// A service is nil when newServer failed before creating it.
-	if s.meetings != nil {
-		s.meetings.Close()
-	}
-	if s.presence != nil {
-		_ = s.presence.Close()
-	}
-	if s.chat != nil {
-		_ = s.chat.Close()
+	// After the node's shutdown (serve): the huddle Server stops the services' timers, leases,
+	// heartbeats and typing timers, then the backends and TURN close. s.huddle is nil when
+	// newServer failed before creating it.
+	if s.huddle != nil {
+		if err := s.huddle.Close(); err != nil {
+			s.log.Error("close", "err", err)
+		}
 	}
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		if err := s.closers[i](); err != nil {

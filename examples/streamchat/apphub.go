@@ -11,7 +11,7 @@ import (
 	"github.com/huddle-go/huddle/signaling"
 )
 
-// appHub is the Node as the meeting service sees it, with one habit of the app added: the app's
+// appHub is the Node as the services see it (huddle.Options.WrapHub), with one habit of the app added: the app's
 // host never sends join_meeting. It only offers, and only to the online members its
 // room_info_response lists; offers to members who have not joined yet are refused. So a host
 // whose meeting page runs in a session that is not bound to the meeting (a reload before anyone
@@ -38,7 +38,7 @@ type appHub struct {
 }
 
 // Handle registers h on the Node, keeping join_meeting's handler and wrapping get_room_info's.
-func (h *appHub) Handle(event string, hd signaling.Handler) {
+func (h *appHub) Handle(event string, hd signaling.Handler) error {
 	switch event {
 	case "join_meeting":
 		h.join = hd
@@ -57,7 +57,7 @@ func (h *appHub) Handle(event string, hd signaling.Handler) {
 			return info.ServeEvent(ctx, s, e)
 		})
 	}
-	h.Node.Handle(event, hd)
+	return h.Node.Handle(event, hd)
 }
 
 // bindHost joins the host's session to its active meeting unless it is bound already. The

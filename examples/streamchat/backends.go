@@ -37,11 +37,7 @@ type backends struct {
 	broker        signaling.Broker
 	presenceStore presence.Store
 	meetingStore  meeting.Store
-	shared        bool // several nodes may share these backends
-	// recoverMeetings: the meetings are in a durable store of this node alone (sqlmeeting), so
-	// meeting.Service.Recover must run at start.
-	recoverMeetings bool
-	closers         []func() error
+	closers       []func() error
 }
 
 func (b *backends) close() error {
@@ -97,16 +93,16 @@ func newBackends(ctx context.Context, cfg config, c clock.Clock, log *slog.Logge
 	}
 	if cfg.redisURL == "" {
 		b.broker = signaling.NewMemoryBroker()
-		b.presenceStore = presence.NewMemoryStore()
-		b.meetingStore = meeting.NewMemoryStore()
+		b.presenceStore = presence.NewMemoryStore(nil)
+		b.meetingStore = meeting.NewMemoryStore(nil)
 		if d == accounts.SQLite {
 			// One node on a file: its meetings survive a restart too.
-			ms, err := sqlmeeting.New(ctx, b.db)
+			ms, err := sqlmeeting.New(ctx, b.db, nil)
 			if err != nil {
 				_ = b.close()
 				return nil, fmt.Errorf("streamchat: -data %s: meetings: %w", cfg.data, err)
 			}
-			b.meetingStore, b.recoverMeetings = ms, true
+			b.meetingStore = ms // huddle.New recovers its meetings at start
 		}
 		return b, nil
 	}
@@ -131,9 +127,14 @@ func newBackends(ctx context.Context, cfg config, c clock.Clock, log *slog.Logge
 	}
 	b.closers = append(b.closers, broker.Close)
 	b.broker = broker
-	b.presenceStore = redispresence.New(rdb, &redispresence.Options{Prefix: prefix})
-	b.meetingStore = redismeeting.New(rdb, &redismeeting.Options{Prefix: prefix})
-	b.shared = true
+	if b.presenceStore, err = redispresence.New(cctx, rdb, &redispresence.Options{Prefix: prefix}); err != nil {
+		_ = b.close()
+		return nil, fmt.Errorf("streamchat: Redis presence store: %w", err)
+	}
+	if b.meetingStore, err = redismeeting.New(cctx, rdb, &redismeeting.Options{Prefix: prefix}); err != nil {
+		_ = b.close()
+		return nil, fmt.Errorf("streamchat: Redis meeting store: %w", err)
+	}
 	log.Info("using Redis", "addr", ropts.Addr, "db", ropts.DB)
 	return b, nil
 }

@@ -74,7 +74,7 @@ func startServer(t testing.TB, args []string, c clock.Clock) *testServer {
 	ts.stop = sync.OnceFunc(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
-		_ = srv.node.Shutdown(ctx)
+		_ = srv.huddle.Shutdown(ctx)
 		hs.CloseClientConnections()
 		hs.Close()
 		srv.close()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/huddle-go/huddle"
 	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/clock"
 	"github.com/huddle-go/huddle/examples/streamchat/accounts"
@@ -35,31 +36,18 @@ type deps struct {
 
 // server is the wired stream-chat backend.
 type server struct {
-	cfg      config
-	log      *slog.Logger
-	clock    clock.Clock
-	b        *backends
-	node     *signaling.Node
-	chat     *chat.Service
-	presence *presence.Tracker
-	meetings *meeting.Service
-	tokens   *tokens
-	limiter  *ipLimiter
-	handler  http.Handler
+	cfg     config
+	log     *slog.Logger
+	clock   clock.Clock
+	b       *backends
+	huddle  *huddle.Server  // the Node and the services, linked by huddle.New
+	node    *signaling.Node // huddle.Node()
+	tokens  *tokens
+	limiter *ipLimiter
+	handler http.Handler
 	// dummyHash is compared against when a login names no user, so that unknown and known
 	// usernames take the same time.
 	dummyHash []byte
-}
-
-// onlineLater lets chat and meeting ask presence who is online, although presence is wired after
-// them (its session hook must run last).
-type onlineLater struct{ t *presence.Tracker }
-
-func (o *onlineLater) Online(ctx context.Context, ids []string) ([]string, error) {
-	if o.t == nil {
-		return nil, nil
-	}
-	return o.t.Online(ctx, ids)
 }
 
 func newServer(ctx context.Context, cfg config, d deps) (*server, error) {
@@ -96,87 +84,56 @@ func newServer(ctx context.Context, cfg config, d deps) (*server, error) {
 	if resume == 0 {
 		resume = -1 // off: the app never resumes, so a closed tab is gone at once
 	}
-	s.node = signaling.NewNode(&signaling.NodeOptions{
-		ID:           nodeID,
-		Codec:        codec,
-		Broker:       b.broker,
-		Logger:       d.log,
-		Clock:        d.clock,
-		ResumeWindow: resume,
-		ResumeSecret: []byte(resumeSecret),
-		// A client that resumes on another node gets its session handed over.
-		HandoverTimeout:  handover(b.shared && resume > 0, 2*time.Second),
-		ShutdownHandover: handover(b.shared && resume > 0, 5*time.Second),
-		ICE:              signaling.ICEConfig{URLs: cfg.iceServers},
-		Limits:           signaling.Limits{MaxMessageBytes: cfg.maxMessageBytes},
-	})
-	online := &onlineLater{}
-	// Hook order is wire order at session start: chat subscribes the session to its rooms,
-	// meeting sends catch-up invitations, presence sends the snapshot.
-	if s.chat, err = chat.New(s.node, &chat.Options{
-		Store:           b.chat,
-		Membership:      b.chat,
-		Policy:          chat.PolicyFunc(s.roomPolicy),
-		Online:          online,
-		MaxMessageBytes: cfg.maxMessageBytes,
-		MaxRoomsPerUser: maxRoomsPerUser,
-		Logger:          d.log,
-	}); err != nil {
-		s.close()
-		return nil, fmt.Errorf("streamchat: chat: %w", err)
-	}
-	if s.meetings, err = meeting.New(&appHub{Node: s.node, meetings: b.meetingStore, open: s.openGroupRoom}, &meeting.Options{
-		Store:            b.meetingStore,
-		Members:          b.chat,
-		Online:           online,
-		ICE:              s.node.ICEServers,
-		LinkBase:         cfg.meetingLinkBase,
-		ParticipantGrace: cfg.participantGrace,
-		HostGrace:        cfg.hostGrace,
-		HostPolicy:       meeting.HostPolicy(cfg.hostPolicy),
-		EmptyTimeout:     cfg.emptyTimeout,
-		MaxParticipants:  cfg.maxParticipants,
-		Logger:           d.log,
-	}); err != nil {
-		s.close()
-		return nil, fmt.Errorf("streamchat: meetings: %w", err)
-	}
-	if s.presence, err = presence.New(s.node, &presence.Options{
-		Store:  b.presenceStore,
-		Rooms:  b.chat,
-		NodeID: nodeID,
-		Logger: d.log,
-		// A user offline has no session anywhere: unbind its sessions from meetings (a node
-		// that died never did), so that the graces start.
-		OnChange: func(ctx context.Context, e presence.Entry) {
-			if e.Status != presence.StatusOffline {
-				return
-			}
-			if err := s.meetings.UserOffline(ctx, e.UserID); err != nil {
-				d.log.Error("meetings of an offline user", "user", e.UserID, "err", err)
-			}
+	// Chat, presence and meetings over one Node, every link between them made by huddle.New.
+	// With a Redis broker and resume on, a client that resumes on another node gets its session
+	// handed over (on by default); the meetings of a single node on SQLite are recovered.
+	s.huddle, err = huddle.New(ctx, &huddle.Options{
+		Authenticator: s.tokens,
+		ChatStore:     b.chat,
+		PresenceStore: b.presenceStore,
+		MeetingStore:  b.meetingStore,
+		Broker:        b.broker,
+		Logger:        d.log,
+		Clock:         d.clock,
+		// The app's meeting page habits (see appHub) wrap the Node's handlers.
+		WrapHub: func(node *signaling.Node) signaling.Hub {
+			return &appHub{Node: node, meetings: b.meetingStore, open: s.openGroupRoom}
 		},
-	}); err != nil {
+		Node: signaling.NodeOptions{
+			ID:           nodeID,
+			Codec:        codec,
+			ResumeWindow: resume,
+			ResumeSecret: []byte(resumeSecret),
+			ICE:          signaling.ICEConfig{URLs: cfg.iceServers},
+			Limits:       signaling.Limits{MaxMessageBytes: cfg.maxMessageBytes},
+		},
+		Chat: chat.Options{
+			Policy:          chat.PolicyFunc(s.roomPolicy),
+			MaxMessageBytes: cfg.maxMessageBytes,
+			MaxRoomsPerUser: maxRoomsPerUser,
+		},
+		Presence: presence.Options{NodeID: nodeID},
+		Meeting: meeting.Options{
+			LinkBase:         cfg.meetingLinkBase,
+			ParticipantGrace: cfg.participantGrace,
+			HostGrace:        cfg.hostGrace,
+			HostPolicy:       meeting.HostPolicy(cfg.hostPolicy),
+			EmptyTimeout:     cfg.emptyTimeout,
+			MaxParticipants:  cfg.maxParticipants,
+		},
+		WebSocket: ws.Options{
+			OriginPatterns: cfg.allowedOrigins,
+			DefaultCodec:   codec,
+		},
+	})
+	if err != nil {
 		s.close()
-		return nil, fmt.Errorf("streamchat: presence: %w", err)
+		return nil, fmt.Errorf("streamchat: %w", err)
 	}
-	online.t = s.presence
-	if b.recoverMeetings {
-		// What the previous process left (bound sessions, deadlines that ran out while it was
-		// down) is settled now.
-		if err := s.meetings.Recover(ctx); err != nil {
-			s.close()
-			return nil, fmt.Errorf("streamchat: recovering the stored meetings: %w", err)
-		}
-	}
+	s.node = s.huddle.Node()
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /ws", ws.Handler(s.node, &ws.Options{
-		Authenticator:  s.tokens,
-		OriginPatterns: cfg.allowedOrigins,
-		DefaultCodec:   codec,
-		Logger:         d.log,
-	}))
+	mux.Handle("GET /ws", s.huddle.Handler())
 	s.routes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := b.db.PingContext(r.Context()); err != nil {
@@ -230,13 +187,6 @@ func secretSetting(ctx context.Context, st *accounts.Store, name string) (string
 		return "", fmt.Errorf("streamchat: %s: %w", name, err)
 	}
 	return v, nil
-}
-
-func handover(on bool, d time.Duration) time.Duration {
-	if on {
-		return d
-	}
-	return 0
 }
 
 // seedRooms creates the -rooms that do not exist yet.
@@ -304,7 +254,7 @@ func (s *server) serve(ctx context.Context, stdout io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	herr := hs.Shutdown(sctx)
-	nerr := s.node.Shutdown(sctx)
+	nerr := s.huddle.Shutdown(sctx)
 	s.close()
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("streamchat: serve: %w", err)
@@ -315,15 +265,11 @@ func (s *server) serve(ctx context.Context, stdout io.Writer) error {
 
 // close stops the services, then the backends; after the node's shutdown.
 func (s *server) close() {
-	// A service is nil when newServer failed before creating it.
-	if s.meetings != nil {
-		s.meetings.Close()
-	}
-	if s.presence != nil {
-		_ = s.presence.Close()
-	}
-	if s.chat != nil {
-		_ = s.chat.Close()
+	// s.huddle is nil when newServer failed before creating it.
+	if s.huddle != nil {
+		if err := s.huddle.Close(); err != nil {
+			s.log.Error("close", "err", err)
+		}
 	}
 	if err := s.b.close(); err != nil {
 		s.log.Error("close", "err", err)

@@ -123,8 +123,12 @@ func newTestServer(t testing.TB, so *serverOptions, rooms ...string) *testServer
 	if err != nil {
 		t.Fatal(err)
 	}
+	wsh, err := ws.Handler(node, &ws.Options{Authenticator: signaling.DevAuthenticator{}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/ws", ws.Handler(node, &ws.Options{Authenticator: signaling.DevAuthenticator{}}))
+	mux.Handle("/ws", wsh)
 	srv := httptest.NewServer(mux) // listens on 127.0.0.1
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

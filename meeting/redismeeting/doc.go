@@ -7,7 +7,7 @@
 // Redis 5 or newer), and give the one *Store to the meeting Service of every node, each node
 // with its own id (a *signaling.Node's ID by default):
 //
-//	store := redismeeting.New(rdb, &redismeeting.Options{Prefix: "myapp:"})
+//	store, err := redismeeting.New(ctx, rdb, &redismeeting.Options{Prefix: "myapp:"})
 //	svc, err := meeting.New(node, &meeting.Options{Store: store, Members: membership})
 //	defer svc.Close() // releases the node's timer leases
 //

@@ -40,7 +40,10 @@ func ExampleNew() {
 	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{"localhost:6379"}})
 	defer rdb.Close()
 
-	store := redismeeting.New(rdb, &redismeeting.Options{Prefix: "myapp:"})
+	store, err := redismeeting.New(context.Background(), rdb, &redismeeting.Options{Prefix: "myapp:"})
+	if err != nil {
+		log.Fatal(err) // Redis does not answer
+	}
 	node := signaling.NewNode(&signaling.NodeOptions{ID: "node-1"})
 	defer node.Shutdown(context.Background())
 	svc, err := meeting.New(node, &meeting.Options{

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/huddle-go/huddle/clock"
@@ -56,8 +57,14 @@ var (
 	_ meeting.Leaser = (*Store)(nil)
 )
 
-// New returns a Store on rdb. Nil options mean all defaults. It does not contact Redis.
-func New(rdb redis.UniversalClient, opts *Options) *Store {
+// New returns a Store on rdb after checking that Redis answers (a PING bounded by ctx), so that
+// a wrong address fails at start rather than at the first event: that failure wraps
+// signaling.ErrUnavailable. Nil options mean all defaults; a Prefix holding '{' or '}' is an
+// error.
+func New(ctx context.Context, rdb redis.UniversalClient, opts *Options) (*Store, error) {
+	if rdb == nil {
+		return nil, errors.New("redismeeting: New: nil client")
+	}
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -65,10 +72,16 @@ func New(rdb redis.UniversalClient, opts *Options) *Store {
 	if o.Prefix == "" {
 		o.Prefix = "huddle:"
 	}
+	if strings.ContainsAny(o.Prefix, "{}") {
+		return nil, fmt.Errorf("redismeeting: New: prefix %q holds a hash tag brace", o.Prefix)
+	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = DefaultMaxAttempts
 	}
-	return &Store{rdb: rdb, prefix: o.Prefix, attempts: o.MaxAttempts, clock: clock.Or(o.Clock)}
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return nil, unavailable("New", err)
+	}
+	return &Store{rdb: rdb, prefix: o.Prefix, attempts: o.MaxAttempts, clock: clock.Or(o.Clock)}, nil
 }
 
 // Key layout (see doc.go). Both keys of a room carry the hash tag {room:<id>}, as redischat's

@@ -33,7 +33,11 @@ func newStore(t *testing.T, opts *redismeeting.Options) (*redismeeting.Store, re
 		o = *opts
 	}
 	o.Prefix = prefix
-	return redismeeting.New(rdb, &o), rdb
+	s, err := redismeeting.New(context.Background(), rdb, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, rdb
 }
 
 var ctx = context.Background()
@@ -215,7 +219,8 @@ func TestOutage(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: 1, DialTimeout: 200 * time.Millisecond, DialerRetries: 1})
 	t.Cleanup(func() { _ = rdb.Close() })
-	s := redismeeting.New(rdb, &redismeeting.Options{Prefix: redistest.Prefix(t)})
+	s, err := redismeeting.New(ctx, rdb, &redismeeting.Options{Prefix: redistest.Prefix(t)})
+	is.NoErr(err)                         // Redis answers at start
 	is.NoErr(s.Create(ctx, sample("r1"))) // Redis is up
 
 	srv.Stop()
@@ -252,4 +257,21 @@ func TestOutage(t *testing.T) {
 	active, err := s.Active(ctx)
 	is.NoErr(err)            // and the index
 	is.Equal(len(active), 1) // lists r1
+}
+
+// TestNewChecksPrefixAndRedis: New refuses a prefix with a hash-tag brace, and a Redis that
+// does not answer, with an error wrapping signaling.ErrUnavailable.
+func TestNewChecksPrefixAndRedis(t *testing.T) {
+	is := is.New(t)
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond, DialerRetries: 1})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	_, err := redismeeting.New(ctx, rdb, &redismeeting.Options{Prefix: "app:{x}:"})
+	is.True(err != nil) // a brace in the prefix is refused
+	_, err = redismeeting.New(ctx, rdb, &redismeeting.Options{Prefix: redistest.Prefix(t)})
+	is.NoErr(err) // Redis answers
+	srv.Stop()
+	_, err = redismeeting.New(ctx, rdb, &redismeeting.Options{Prefix: redistest.Prefix(t)})
+	is.True(errors.Is(err, signaling.ErrUnavailable)) // a Redis that does not answer fails at start
 }

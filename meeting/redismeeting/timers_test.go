@@ -348,3 +348,17 @@ func TestSplitBrainEndsOnce(t *testing.T) {
 		is.Equal(inactive, 1) // the invitation was revoked once
 	}
 }
+
+// TestRecoverLeavesSharedStoreAlone: Recover is safe to call on a Store that several nodes
+// share: node b's start (a restart, say) unbinds none of node a's live sessions.
+func TestRecoverLeavesSharedStoreAlone(t *testing.T) {
+	is := is.New(t)
+	w := newWorld(t, nil, nil)
+	a := w.connect(w.a, alice)
+	w.send(a, "start_meeting", "r1")
+	is.NoErr(w.b.svc.Recover(context.Background())) // a no-op on a shared Store
+	m, err := w.store.Get(context.Background(), "r1")
+	is.NoErr(err)                                                   // the meeting is stored
+	is.Equal(m.Participant(alice.ID).Sessions, []string{a.session}) // alice's session on node a is still bound
+	is.Equal(m.Participant(alice.ID).DroppedAt, int64(0))           // and no grace started
+}

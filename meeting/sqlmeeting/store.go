@@ -35,12 +35,24 @@ type lease struct {
 }
 
 var (
-	_ meeting.Store  = (*Store)(nil)
-	_ meeting.Leaser = (*Store)(nil)
+	_ meeting.Store       = (*Store)(nil)
+	_ meeting.Recoverable = (*Store)(nil)
 )
 
-// New returns a Store on db after bringing its schema up to date. The Store does not own db.
-func New(ctx context.Context, db *sql.DB) (*Store, error) {
+// SingleNode reports true: the Store serves one node (its leases live in the process), so
+// meeting.Service.Recover settles what the node's previous process left in it.
+func (s *Store) SingleNode() bool { return true }
+
+// Options configures a Store. It has no fields yet: it gives the SQL stores the constructor
+// shape of the other stores, New(ctx, client, *Options), and room to grow.
+type Options struct{}
+
+// New returns a Store on db after bringing its schema up to date. Nil options mean all
+// defaults. The Store does not own db.
+func New(ctx context.Context, db *sql.DB, opts *Options) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("sqlmeeting: New: nil database")
+	}
 	ms, err := sqlmigrate.Load(migrations, "migrations")
 	if err != nil {
 		return nil, fmt.Errorf("sqlmeeting: %w", err)

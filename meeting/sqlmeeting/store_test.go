@@ -42,7 +42,7 @@ func openDB(t *testing.T, path string) *sql.DB {
 
 func newStore(t *testing.T, path string) *sqlmeeting.Store {
 	t.Helper()
-	s, err := sqlmeeting.New(context.Background(), openDB(t, path))
+	s, err := sqlmeeting.New(context.Background(), openDB(t, path), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@
 //
 // Start with New, and give the Store to every node's Tracker:
 //
-//	store := redispresence.New(rdb, &redispresence.Options{Prefix: "myapp:"})
+//	store, err := redispresence.New(ctx, rdb, &redispresence.Options{Prefix: "myapp:"})
 //	tracker, err := presence.New(node, &presence.Options{Store: store, Rooms: membership})
 //
 // The Store takes the caller's redis.UniversalClient, so an app reuses its client, Sentinel or

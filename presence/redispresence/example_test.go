@@ -35,7 +35,10 @@ func Example() {
 	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379"})
 	defer func() { _ = rdb.Close() }()
 
-	store := redispresence.New(rdb, &redispresence.Options{Prefix: "myapp:"})
+	store, err := redispresence.New(context.Background(), rdb, &redispresence.Options{Prefix: "myapp:"})
+	if err != nil {
+		log.Fatal(err) // Redis does not answer
+	}
 	node := signaling.NewNode(&signaling.NodeOptions{ID: "node-1"})
 	defer func() { _ = node.Shutdown(context.Background()) }()
 	tracker, err := presence.New(node, &presence.Options{

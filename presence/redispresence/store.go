@@ -3,9 +3,11 @@ package redispresence
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/huddle-go/huddle/presence"
@@ -44,8 +46,14 @@ var (
 	_ presence.SessionCounter = (*Store)(nil)
 )
 
-// New returns a Store on rdb. Nil options mean all defaults. It does not contact Redis.
-func New(rdb redis.UniversalClient, opts *Options) *Store {
+// New returns a Store on rdb after checking that Redis answers (a PING bounded by ctx), so that
+// a wrong address fails at start rather than at the first event: that failure wraps
+// signaling.ErrUnavailable. Nil options mean all defaults; a Prefix holding '{' or '}' is an
+// error.
+func New(ctx context.Context, rdb redis.UniversalClient, opts *Options) (*Store, error) {
+	if rdb == nil {
+		return nil, errors.New("redispresence: New: nil client")
+	}
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -53,7 +61,13 @@ func New(rdb redis.UniversalClient, opts *Options) *Store {
 	if o.Prefix == "" {
 		o.Prefix = "huddle:"
 	}
-	return &Store{rdb: rdb, base: o.Prefix + "{presence}:", batch: defaultBatch}
+	if strings.ContainsAny(o.Prefix, "{}") {
+		return nil, fmt.Errorf("redispresence: New: prefix %q holds a hash tag brace", o.Prefix)
+	}
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return nil, unavailable("New", err)
+	}
+	return &Store{rdb: rdb, base: o.Prefix + "{presence}:", batch: defaultBatch}, nil
 }
 
 // Key layout (see doc.go). The kinds are fixed words followed by ':', so ids holding ':' never

@@ -27,7 +27,17 @@ func newStore(t *testing.T) (*redispresence.Store, redis.UniversalClient, string
 	t.Helper()
 	prefix := redistest.Prefix(t)
 	rdb := redistest.Client(t, redistest.Addr(t), prefix)
-	return redispresence.New(rdb, &redispresence.Options{Prefix: prefix}), rdb, prefix
+	return newStoreOn(t, rdb, prefix), rdb, prefix
+}
+
+// newStoreOn returns a Store on rdb under prefix.
+func newStoreOn(t *testing.T, rdb redis.UniversalClient, prefix string) *redispresence.Store {
+	t.Helper()
+	s, err := redispresence.New(context.Background(), rdb, &redispresence.Options{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func TestContract(t *testing.T) {
@@ -128,7 +138,7 @@ func TestRedisOutage(t *testing.T) {
 	prefix := redistest.Prefix(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond, DialerRetries: 1})
 	t.Cleanup(func() { _ = rdb.Close() })
-	s := redispresence.New(rdb, &redispresence.Options{Prefix: prefix})
+	s := newStoreOn(t, rdb, prefix)
 	ctx := context.Background()
 	first, err := s.AddSession(ctx, "u1", "s1", "n1")
 	is.NoErr(err)  // Redis is up
@@ -188,4 +198,21 @@ func TestRedisOutage(t *testing.T) {
 	es, err := s.Get(ctx, []string{"u1"})
 	is.NoErr(err)
 	is.Equal(es[0].Status, presence.StatusOnline) // and reads work again
+}
+
+// TestNewChecksPrefixAndRedis: New refuses a prefix with a hash-tag brace, and a Redis that
+// does not answer, with an error wrapping signaling.ErrUnavailable.
+func TestNewChecksPrefixAndRedis(t *testing.T) {
+	is := is.New(t)
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond, DialerRetries: 1})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	_, err := redispresence.New(ctx, rdb, &redispresence.Options{Prefix: "app:{x}:"})
+	is.True(err != nil) // a brace in the prefix is refused
+	_, err = redispresence.New(ctx, rdb, &redispresence.Options{Prefix: redistest.Prefix(t)})
+	is.NoErr(err) // Redis answers
+	srv.Stop()
+	_, err = redispresence.New(ctx, rdb, &redispresence.Options{Prefix: redistest.Prefix(t)})
+	is.True(errors.Is(err, signaling.ErrUnavailable)) // a Redis that does not answer fails at start
 }

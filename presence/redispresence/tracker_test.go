@@ -11,7 +11,6 @@ import (
 	"github.com/huddle-go/huddle/clock"
 	"github.com/huddle-go/huddle/internal/redistest"
 	"github.com/huddle-go/huddle/presence"
-	"github.com/huddle-go/huddle/presence/redispresence"
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/huddle-go/huddle/signaling/signalingtest"
 	"github.com/matryer/is"
@@ -113,8 +112,8 @@ func TestDeadNodeAcrossTrackers(t *testing.T) {
 	is := is.New(t)
 	prefix := redistest.Prefix(t)
 	addr := redistest.Addr(t)
-	storeA := redispresence.New(redistest.Client(t, addr, prefix), &redispresence.Options{Prefix: prefix})
-	storeB := redispresence.New(redistest.Client(t, addr, prefix), &redispresence.Options{Prefix: prefix})
+	storeA := newStoreOn(t, redistest.Client(t, addr, prefix), prefix)
+	storeB := newStoreOn(t, redistest.Client(t, addr, prefix), prefix)
 	clk := clock.NewManual(t0)
 	broker := signaling.NewMemoryBroker()
 	rs := rooms{"r1": {alice, bob}}
@@ -157,8 +156,8 @@ func TestFlushedRedisRecoversLiveSessions(t *testing.T) {
 	srv := redistest.Start(t) // a private server: FLUSHALL touches no other test
 	prefix := redistest.Prefix(t)
 	rdb := redistest.Client(t, srv.Addr, prefix)
-	storeA := redispresence.New(redistest.Client(t, srv.Addr, prefix), &redispresence.Options{Prefix: prefix})
-	storeB := redispresence.New(redistest.Client(t, srv.Addr, prefix), &redispresence.Options{Prefix: prefix})
+	storeA := newStoreOn(t, redistest.Client(t, srv.Addr, prefix), prefix)
+	storeB := newStoreOn(t, redistest.Client(t, srv.Addr, prefix), prefix)
 	clk := clock.NewManual(t0)
 	broker := signaling.NewMemoryBroker()
 	rs := rooms{"r1": {alice, bob}}

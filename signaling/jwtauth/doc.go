@@ -7,7 +7,7 @@
 // passed, and name the user in `sub`; the display name comes from `username` (default: `sub`).
 //
 //	auth := jwtauth.New(secret, nil)
-//	http.Handle("/ws", ws.Handler(node, &ws.Options{Authenticator: auth}))
+//	h, err := ws.Handler(node, &ws.Options{Authenticator: auth})
 //
 // An *Authenticator is safe for concurrent use.
 package jwtauth

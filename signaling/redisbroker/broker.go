@@ -56,7 +56,10 @@ type Broker struct {
 
 type sub struct{ deliver func([]byte) }
 
-var _ signaling.CountingBroker = (*Broker)(nil)
+var (
+	_ signaling.CountingBroker     = (*Broker)(nil)
+	_ signaling.CrossProcessBroker = (*Broker)(nil)
+)
 
 // New returns a Broker on rdb and starts its receive loop.
 func New(ctx context.Context, rdb redis.UniversalClient, opts *Options) (*Broker, error) {
@@ -109,6 +112,10 @@ func serverMajor(ctx context.Context, rdb redis.UniversalClient) (int, error) {
 	}
 	return 0, nil
 }
+
+// CrossProcess reports true: Nodes in other processes share the Broker through Redis, so a Node
+// on it turns cross-node resume on by default (signaling.CrossProcessBroker).
+func (b *Broker) CrossProcess() bool { return true }
 
 // Sharded reports whether the broker uses sharded pub/sub.
 func (b *Broker) Sharded() bool { return b.sharded }

@@ -101,7 +101,7 @@ func TestJoinOnOneNodeReachesTabOnOther(t *testing.T) {
 	var nodes []*signaling.Node
 	for _, id := range []string{"a", "b"} {
 		n := signaling.NewNode(&signaling.NodeOptions{ID: id, Broker: newBroker(t, redistest.Client(t, addr, prefix), prefix), RateLimit: 1e4, RateBurst: 1e4})
-		n.Handle("join", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
+		is.NoErr(n.Handle("join", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
 			var room string
 			if err := e.Bind(&room); err != nil {
 				return err
@@ -110,14 +110,14 @@ func TestJoinOnOneNodeReachesTabOnOther(t *testing.T) {
 				return err
 			}
 			return s.Reply(ctx, e, "joined", room)
-		}))
-		n.Handle("say", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
+		}))) // the event had no handler yet
+		is.NoErr(n.Handle("say", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
 			var room string
 			if err := e.Bind(&room); err != nil {
 				return err
 			}
 			return n.Publish(ctx, signaling.RoomTopic(room), signaling.Envelope{Event: "said", Data: room})
-		}))
+		}))) // the event had no handler yet
 		nodes = append(nodes, n)
 	}
 	t.Cleanup(func() {

@@ -3,7 +3,6 @@ package redisbroker_test
 import (
 	"context"
 	"log"
-	"time"
 
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/huddle-go/huddle/signaling/redisbroker"
@@ -12,7 +11,8 @@ import (
 
 // Two processes (or more) that give their Nodes brokers on the same Redis form one hub: an
 // event published on any of them reaches the sessions of all. Resume tokens must verify on every
-// node, so they share the secret; HandoverTimeout lets a session resume on another node.
+// node, so they share the secret; on this Broker a session resumes on another node too
+// (cross-node handover is on by default: NodeOptions.HandoverTimeout).
 func ExampleNew() {
 	ctx := context.Background()
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
@@ -22,10 +22,9 @@ func ExampleNew() {
 	}
 	defer broker.Close()
 	node := signaling.NewNode(&signaling.NodeOptions{
-		ID:              "node-a",
-		Broker:          broker,
-		ResumeSecret:    []byte("the same secret on every node"),
-		HandoverTimeout: 2 * time.Second,
+		ID:           "node-a",
+		Broker:       broker,
+		ResumeSecret: []byte("the same secret on every node"),
 	})
 	defer node.Shutdown(ctx)
 }

@@ -99,7 +99,7 @@ func BenchmarkWriterWebSocket(b *testing.B) {
 	for _, n := range []int{1, 100} {
 		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
 			node := signaling.NewNode(&signaling.NodeOptions{QueueBytes: 64 << 20})
-			srv := httptest.NewServer(ws.Handler(node, &ws.Options{Authenticator: signaling.DevAuthenticator{}, PingInterval: -1}))
+			srv := httptest.NewServer(mustHandler(b, node, &ws.Options{Authenticator: signaling.DevAuthenticator{}, PingInterval: -1}))
 			defer srv.Close()
 			addr := strings.TrimPrefix(srv.URL, "http://")
 			clients := make([]*rawClient, n)

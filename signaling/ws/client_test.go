@@ -245,7 +245,7 @@ func TestClientResumeFailed(t *testing.T) {
 	// one shuts down (1012). The old token is refused (401), so the client starts afresh.
 	n2 := newNode(t, nil)
 	t.Cleanup(func() { shutdown(t, n2) })
-	e.setHandler(ws.Handler(n2, withTestDefaults(t, nil)))
+	e.setHandler(mustHandler(t, n2, withTestDefaults(t, nil)))
 	shutdown(t, e.node)
 
 	again := until(t, sessions, wait, "fresh session")

@@ -6,7 +6,13 @@
 // Mount Handler where browsers connect (the reference server uses /ws):
 //
 //	node := signaling.NewNode(nil)
-//	http.Handle("/ws", ws.Handler(node, &ws.Options{Authenticator: jwtauth.New(secret, nil)}))
+//	h, err := ws.Handler(node, &ws.Options{Authenticator: jwtauth.New(secret, nil)})
+//	if err != nil {
+//		return err // no Authenticator, or a malformed origin pattern
+//	}
+//	http.Handle("/ws", h)
+//
+// (The root package huddle builds the Node, the services and this handler in one call.)
 //
 // Everything that can fail is checked before the upgrade, so that a refused client gets a plain
 // HTTP answer with a JSON body {"error","message"}: authentication (401), `resume` and `lastSeq`

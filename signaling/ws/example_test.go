@@ -14,9 +14,13 @@ import (
 
 func Example() {
 	node := signaling.NewNode(nil)
-	srv := httptest.NewServer(ws.Handler(node, &ws.Options{
+	h, err := ws.Handler(node, &ws.Options{
 		Authenticator: signaling.DevAuthenticator{}, // development only: trusts ?user=
-	}))
+	})
+	if err != nil {
+		panic(err) // no Authenticator, or a malformed origin pattern
+	}
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	defer node.Shutdown(context.Background())
 
@@ -48,10 +52,17 @@ func Example() {
 
 func ExampleConnect() {
 	node := signaling.NewNode(nil)
-	node.Handle("echo", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
+	err := node.Handle("echo", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
 		return s.Reply(ctx, e, "echo", e.Raw())
 	}))
-	srv := httptest.NewServer(ws.Handler(node, &ws.Options{Authenticator: signaling.DevAuthenticator{}}))
+	if err != nil {
+		panic(err) // a second handler for "echo" would be signaling.ErrHandled
+	}
+	h, err := ws.Handler(node, &ws.Options{Authenticator: signaling.DevAuthenticator{}})
+	if err != nil {
+		panic(err)
+	}
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	defer node.Shutdown(context.Background())
 

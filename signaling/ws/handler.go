@@ -32,7 +32,7 @@ var _ Server = (*signaling.Node)(nil)
 // Authenticator, which is required.
 type Options struct {
 	// Authenticator establishes the user before the upgrade; a failure is an HTTP 401 with a
-	// JSON body and no upgrade. Required: Handler panics without one. Use
+	// JSON body and no upgrade. Required: Handler returns an error without one. Use
 	// signaling.DevAuthenticator{} only for development.
 	Authenticator signaling.Authenticator
 	// OriginPatterns are the host patterns of the other origins allowed to connect, with the
@@ -105,18 +105,18 @@ const (
 	RefusedUpgradeRate Refusal = "upgrade_rate"    // 429
 )
 
-func (opts *Options) withDefaults(srv Server) Options {
+func (opts *Options) withDefaults(srv Server) (Options, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
 	}
 	if o.Authenticator == nil {
-		panic("ws: Handler needs Options.Authenticator (use signaling.DevAuthenticator{} for development)")
+		return o, errors.New("ws: Handler needs Options.Authenticator (use signaling.DevAuthenticator{} for development)")
 	}
 	o.OriginPatterns = append([]string(nil), o.OriginPatterns...)
 	for _, p := range o.OriginPatterns {
 		if _, err := path.Match(p, ""); err != nil {
-			panic("ws: bad origin pattern " + strconv.Quote(p) + ": " + err.Error())
+			return o, fmt.Errorf("ws: bad origin pattern %q: %w", p, err)
 		}
 	}
 	if o.ReadLimit == 0 {
@@ -155,7 +155,7 @@ func (opts *Options) withDefaults(srv Server) Options {
 	if o.Refused == nil {
 		o.Refused = func(*http.Request, Refusal) {}
 	}
-	return o
+	return o, nil
 }
 
 // Handler returns the WebSocket endpoint of srv (PROTOCOL.md §1). For each request it, in order:
@@ -178,13 +178,17 @@ func (opts *Options) withDefaults(srv Server) Options {
 // srv shuts down (signaling.Node.Shutdown closes it with 1012). http.Server.Shutdown does not
 // wait for hijacked connections; shut the Node down first.
 //
-// Handler panics if opts has no Authenticator or a malformed origin pattern.
-func Handler(srv Server, opts *Options) http.Handler {
+// Handler returns an error, and no handler, when srv is nil, opts has no Authenticator or an
+// origin pattern is malformed.
+func Handler(srv Server, opts *Options) (http.Handler, error) {
 	if srv == nil {
-		panic("ws: Handler needs a Server")
+		return nil, errors.New("ws: Handler needs a Server")
 	}
-	o := opts.withDefaults(srv)
-	return &handler{srv: srv, opts: o, limits: newIPLimiter(o.MaxConnsPerIP, o.UpgradeRate, o.UpgradeBurst)}
+	o, err := opts.withDefaults(srv)
+	if err != nil {
+		return nil, err
+	}
+	return &handler{srv: srv, opts: o, limits: newIPLimiter(o.MaxConnsPerIP, o.UpgradeRate, o.UpgradeBurst)}, nil
 }
 
 type handler struct {

@@ -466,7 +466,8 @@ func TestHeartbeat(t *testing.T) {
 	}
 }
 
-func TestHandlerPanics(t *testing.T) {
+// TestHandlerMisconfigured: a misconfiguration is an error from Handler, not a panic.
+func TestHandlerMisconfigured(t *testing.T) {
 	is := is.New(t)
 	n := signaling.NewNode(nil)
 	cases := []struct {
@@ -480,11 +481,12 @@ func TestHandlerPanics(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
-			defer func() {
-				is.True(recover() != nil) // a misconfiguration is loud
-			}()
-			ws.Handler(n, tc.opts)
+			h, err := ws.Handler(n, tc.opts)
+			is.True(err != nil) // a misconfiguration is an error
+			is.True(h == nil)   // and no handler
 		})
 	}
+	_, err := ws.Handler(nil, &ws.Options{Authenticator: signaling.DevAuthenticator{}})
+	is.True(err != nil)                        // no Server is an error too
 	is.NoErr(n.Shutdown(context.Background())) // nothing to shut down
 }

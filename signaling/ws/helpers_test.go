@@ -20,6 +20,7 @@ import (
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/huddle-go/huddle/signaling/signalingtest"
 	"github.com/huddle-go/huddle/signaling/ws"
+	"github.com/matryer/is"
 )
 
 const wait = 5 * time.Second
@@ -40,7 +41,7 @@ func start(t *testing.T, nopts *signaling.NodeOptions, wopts *ws.Options) *env {
 	t.Helper()
 	e := &env{t: t}
 	e.node = newNode(t, nopts)
-	e.setHandler(ws.Handler(e.node, withTestDefaults(t, wopts)))
+	e.setHandler(mustHandler(t, e.node, withTestDefaults(t, wopts)))
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/ws" {
 			http.NotFound(w, r)
@@ -57,6 +58,16 @@ func start(t *testing.T, nopts *signaling.NodeOptions, wopts *ws.Options) *env {
 }
 
 func (e *env) setHandler(h http.Handler) { e.handler.Store(&h) }
+
+// mustHandler is ws.Handler, failing the test on an error.
+func mustHandler(tb testing.TB, srv ws.Server, opts *ws.Options) http.Handler {
+	tb.Helper()
+	h, err := ws.Handler(srv, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
+}
 
 func withTestDefaults(t *testing.T, wopts *ws.Options) *ws.Options {
 	var o ws.Options
@@ -76,6 +87,7 @@ func withTestDefaults(t *testing.T, wopts *ws.Options) *ws.Options {
 //   - echo: replies `echo` with the same data and ref;
 //   - sub {topic}: subscribes the session, replies `subscribed`.
 func newNode(t *testing.T, nopts *signaling.NodeOptions) *signaling.Node {
+	is := is.New(t)
 	var o signaling.NodeOptions
 	if nopts != nil {
 		o = *nopts
@@ -84,10 +96,10 @@ func newNode(t *testing.T, nopts *signaling.NodeOptions) *signaling.Node {
 		o.Logger = testLogger(t)
 	}
 	n := signaling.NewNode(&o)
-	n.Handle("echo", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
+	is.NoErr(n.Handle("echo", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
 		return s.Reply(ctx, e, "echo", e.Raw())
-	}))
-	n.Handle("sub", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
+	}))) // the event had no handler yet
+	is.NoErr(n.Handle("sub", signaling.HandlerFunc(func(ctx context.Context, s *signaling.Session, e signaling.Envelope) error {
 		var in struct {
 			Topic string `json:"topic"`
 		}
@@ -98,7 +110,7 @@ func newNode(t *testing.T, nopts *signaling.NodeOptions) *signaling.Node {
 			return err
 		}
 		return s.Reply(ctx, e, "subscribed", in)
-	}))
+	}))) // the event had no handler yet
 	return n
 }
 

@@ -15,7 +15,7 @@ import (
 func ExampleOptions_behindAProxy() {
 	node := signaling.NewNode(nil)
 	defer node.Shutdown(context.Background())
-	h := ws.Handler(node, &ws.Options{
+	h, err := ws.Handler(node, &ws.Options{
 		Authenticator:  signaling.DevAuthenticator{},
 		OriginPatterns: []string{"chat.example.com"},
 		TrustedProxies: 1,
@@ -23,6 +23,9 @@ func ExampleOptions_behindAProxy() {
 		UpgradeBurst:   1,   // ...and one at once
 		Refused:        func(_ *http.Request, why ws.Refusal) { fmt.Println("refused:", why) },
 	})
+	if err != nil {
+		panic(err) // no Authenticator, or a malformed origin pattern
+	}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 

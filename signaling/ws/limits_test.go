@@ -119,12 +119,12 @@ func TestConnsPerIP(t *testing.T) {
 
 	// Another IP, as a trusted proxy reports it, has slots of its own; without a trusted proxy
 	// the header would be ignored (TestUpgradeRate).
-	e.setHandler(ws.Handler(e.node, withTestDefaults(t, &ws.Options{MaxConnsPerIP: 1, UpgradeRate: -1, TrustedProxies: 1})))
+	e.setHandler(mustHandler(t, e.node, withTestDefaults(t, &ws.Options{MaxConnsPerIP: 1, UpgradeRate: -1, TrustedProxies: 1})))
 	status, _, _ = upgrade(t, e, "?user=c", "", http.Header{"X-Forwarded-For": {"203.0.113.7"}})
 	is.Equal(status, http.StatusSwitchingProtocols)
 
 	// A connection that ends frees its slot.
-	e.setHandler(ws.Handler(e.node, withTestDefaults(t, &ws.Options{MaxConnsPerIP: 1, UpgradeRate: -1})))
+	e.setHandler(mustHandler(t, e.node, withTestDefaults(t, &ws.Options{MaxConnsPerIP: 1, UpgradeRate: -1})))
 	c, _ := dial(t, e.url+"?user=c", nil)
 	c.Expect("session", wait)
 	status, _, _ = upgrade(t, e, "?user=d", "", nil)
@@ -170,7 +170,7 @@ func TestUpgradeRate(t *testing.T) {
 
 	t.Run("behind a trusted proxy", func(t *testing.T) {
 		is := is.New(t)
-		e.setHandler(ws.Handler(e.node, withTestDefaults(t, &ws.Options{UpgradeRate: 0.01, UpgradeBurst: 1, TrustedProxies: 1})))
+		e.setHandler(mustHandler(t, e.node, withTestDefaults(t, &ws.Options{UpgradeRate: 0.01, UpgradeBurst: 1, TrustedProxies: 1})))
 		from := func(chain string) int {
 			s, _, _ := upgrade(t, e, "?user=a", "", http.Header{"X-Forwarded-For": {chain}})
 			return s
@@ -219,7 +219,7 @@ func TestIdentityLength(t *testing.T) {
 
 	t.Run("configurable", func(t *testing.T) {
 		is := is.New(t)
-		e.setHandler(ws.Handler(e.node, withTestDefaults(t, &ws.Options{Authenticator: auth, MaxIdentityBytes: 4})))
+		e.setHandler(mustHandler(t, e.node, withTestDefaults(t, &ws.Options{Authenticator: auth, MaxIdentityBytes: 4})))
 		status, _, _ := upgrade(t, e, "?id=abcde&name=a", "", nil)
 		is.Equal(status, http.StatusUnauthorized)
 		status, _, _ = upgrade(t, e, "?id=abcd&name=a", "", nil)

@@ -61,7 +61,7 @@ func TestClientResync(t *testing.T) {
 	n2 := newNode(t, nil)
 	chat.New(n2, &chat.Options{Store: store})
 	t.Cleanup(func() { shutdown(t, n2) })
-	e.setHandler(ws.Handler(n2, withTestDefaults(t, nil)))
+	e.setHandler(mustHandler(t, n2, withTestDefaults(t, nil)))
 	shutdown(t, e.node)
 	until(t, g.waiting, wait, "alice to reconnect")
 
@@ -113,7 +113,7 @@ func TestClientResyncRefused(t *testing.T) {
 	n2 := newNode(t, nil)
 	chat.New(n2, nil) // an empty store: everything was lost
 	t.Cleanup(func() { shutdown(t, n2) })
-	e.setHandler(ws.Handler(n2, withTestDefaults(t, nil)))
+	e.setHandler(mustHandler(t, n2, withTestDefaults(t, nil)))
 	shutdown(t, e.node)
 
 	var report ws.ResyncReport
