@@ -21,6 +21,9 @@ const (
 	killGrace  = time.Second
 )
 
+// idleFrames is the largest queue slice (in frames) an idle attachment keeps.
+const idleFrames = 4
+
 // keepStamp is the largest stamp buffer put back in the pool; a bigger one is released.
 const keepStamp = 8 << 10
 
@@ -55,7 +58,7 @@ type attachment struct {
 	done    chan struct{} // closed once the writer has closed the Conn
 
 	// The writer's reused buffers (only the writer goroutine touches them).
-	prefix, stamp []byte
+	sb            *stampBuffer // while the writer runs; nil when idle
 	runFn         func() // a.run, bound once: `go a.run()` would allocate a closure per start
 }
 
@@ -231,9 +234,15 @@ func (a *attachment) run() {
 			return // running stays true: nobody starts another writer
 		}
 		if len(a.q) == 0 {
-			// Idle: keep no buffers (an idle connection should cost as little as possible).
+			// Idle: keep no big buffers (an idle connection should cost as little as possible);
+			// a few frames' worth is kept, so that a trickle of deliveries allocates nothing.
 			a.running = false
-			a.q, a.spare = nil, nil
+			if cap(a.q) > idleFrames {
+				a.q = nil
+			}
+			if cap(a.spare) > idleFrames {
+				a.spare = nil
+			}
 			a.releaseBuffers() // before another writer may start
 			a.mu.Unlock()
 			return
@@ -275,15 +284,17 @@ func (a *attachment) write(batch []outFrame) (int, error) {
 		}
 		frame := f.body
 		if f.seq != 0 && a.stamper != nil {
-			if a.stamp == nil {
-				if p, ok := stampBuffers.Get().(*stampPair); ok {
-					a.prefix, a.stamp = p.prefix, p.stamp
+			if a.sb == nil {
+				a.sb, _ = stampBuffers.Get().(*stampBuffer)
+				if a.sb == nil {
+					a.sb = new(stampBuffer)
 				}
 			}
 			var tail []byte
-			a.prefix, tail = a.stamper.StampSeq(a.prefix, f.seq, f.body)
-			a.stamp = append(append(a.stamp[:0], a.prefix...), tail...)
-			frame = a.stamp
+			b := a.sb
+			b.prefix, tail = a.stamper.StampSeq(b.prefix, f.seq, f.body)
+			b.stamp = append(append(b.stamp[:0], b.prefix...), tail...)
+			frame = b.stamp
 		}
 		// No per-write context: a write stuck on a peer that does not read is ended by the
 		// Conn's own write timeout or by the close grace closing the Conn.
@@ -303,10 +314,12 @@ var stampBuffers sync.Pool
 // releaseBuffers returns the writer's stamp buffers to the pool; the exiting writer calls it
 // with a.mu held.
 func (a *attachment) releaseBuffers() {
-	if a.stamp != nil && cap(a.stamp) <= keepStamp && cap(a.prefix) <= keepStamp {
-		stampBuffers.Put(&stampPair{prefix: a.prefix[:0], stamp: a.stamp[:0]})
+	if b := a.sb; b != nil && cap(b.stamp) <= keepStamp && cap(b.prefix) <= keepStamp {
+		b.prefix, b.stamp = b.prefix[:0], b.stamp[:0]
+		stampBuffers.Put(b)
 	}
-	a.prefix, a.stamp = nil, nil
+	a.sb = nil
 }
 
-type stampPair struct{ prefix, stamp []byte }
+// stampBuffer is a writer's buffers for a frame with its `seq` stamped.
+type stampBuffer struct{ prefix, stamp []byte }
