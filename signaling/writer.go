@@ -58,8 +58,8 @@ type attachment struct {
 	done    chan struct{} // closed once the writer has closed the Conn
 
 	// The writer's reused buffers (only the writer goroutine touches them).
-	sb            *stampBuffer // while the writer runs; nil when idle
-	runFn         func() // a.run, bound once: `go a.run()` would allocate a closure per start
+	sb    *stampBuffer // while the writer runs; nil when idle
+	runFn func()       // a.run, bound once: `go a.run()` would allocate a closure per start
 }
 
 func newAttachment(c Conn, codec Codec, maxBytes int) *attachment {
