@@ -314,7 +314,7 @@ func (s *Service) join(ctx context.Context, event string, u signaling.User, room
 	if err := s.members.Join(ctx, roomID, u); err != nil {
 		return fmt.Errorf("chat: %s: join: %w", event, err)
 	}
-	if err := s.hub.SubscribeUser(ctx, u.ID, signaling.RoomTopic(roomID)); err != nil {
+	if err := s.hub.SubscribeUser(ctx, u.ID, RoomTopic(roomID)); err != nil {
 		if !member { // leave nothing half-applied
 			if lerr := s.members.Leave(context.WithoutCancel(ctx), roomID, u.ID); lerr != nil {
 				s.log.Error("undo join failed", "room", roomID, "user", u.ID, "err", lerr)
@@ -339,7 +339,7 @@ type memberEvent struct {
 // announce publishes a membership change to the room's other members. A failure is logged:
 // the change itself is stored, and clients also learn members from room_joined and messages.
 func (s *Service) announce(ctx context.Context, event, roomID string, u signaling.User) {
-	err := s.hub.Publish(ctx, signaling.RoomTopic(roomID), signaling.Envelope{Event: event, Data: memberEvent{RoomID: roomID, User: u}}, signaling.ExceptUser(u.ID))
+	err := s.hub.Publish(ctx, RoomTopic(roomID), signaling.Envelope{Event: event, Data: memberEvent{RoomID: roomID, User: u}}, signaling.ExceptUser(u.ID))
 	if err != nil {
 		s.log.Warn("chat: announce "+event, "room", roomID, "user", u.ID, "err", err)
 	}
@@ -456,12 +456,12 @@ func (s *Service) message(ctx context.Context, sess *signaling.Session, e signal
 	}
 	var perr error
 	if member {
-		perr = s.hub.Publish(ctx, signaling.RoomTopic(stored.RoomID), ev, opts...)
+		perr = s.hub.Publish(ctx, RoomTopic(stored.RoomID), ev, opts...)
 	} else {
 		// Just joined by sending: the sender's sessions on other nodes may not be subscribed to
 		// the room yet, so they get their copy through the user's topic, which every session
 		// of the user always has.
-		perr = s.hub.Publish(ctx, signaling.RoomTopic(stored.RoomID), ev, append(opts, signaling.ExceptUser(u.ID))...)
+		perr = s.hub.Publish(ctx, RoomTopic(stored.RoomID), ev, append(opts, signaling.ExceptUser(u.ID))...)
 		if perr == nil {
 			perr = s.hub.Publish(ctx, signaling.UserTopic(u.ID), ev, opts...)
 		}
@@ -615,7 +615,7 @@ func (s *Service) subscribeRooms(ctx context.Context, sess *signaling.Session) e
 	}
 	topics := make([]string, len(rooms))
 	for i, r := range rooms {
-		topics[i] = signaling.RoomTopic(r)
+		topics[i] = RoomTopic(r)
 	}
 	if err := s.hub.Subscribe(ctx, sess.ID(), topics...); err != nil {
 		return fmt.Errorf("chat: subscribe to the rooms of %s: %w", sess.User().ID, err)

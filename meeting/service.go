@@ -24,6 +24,11 @@ type Members interface {
 	Rooms(ctx context.Context, userID string) ([]string, error)
 }
 
+// Topic names the topic of a room's meeting: the sessions bound to the meeting are subscribed
+// to it, and it carries the meeting's own events (`video-signal`, `media_state`,
+// `meeting_user_joined`, ...). Events for every member of the room go to Options.RoomTopic.
+func Topic(roomID string) string { return "meeting:" + roomID }
+
 // Online tells which users are online; presence's tracker satisfies it.
 type Online interface {
 	// Online returns those of userIDs that are online.
@@ -60,6 +65,10 @@ type Options struct {
 	// Members answers membership questions (required): only members start, see and join a
 	// room's meeting, and catch-up invitations go to the rooms Members.Rooms lists.
 	Members Members
+	// RoomTopic names the topic on which every member of a room listens, where the service
+	// publishes `meeting_invitation`, `meeting_ended` and `meeting_host_changed` (required):
+	// chat.RoomTopic, whose topics chat subscribes the members' sessions to.
+	RoomTopic func(roomID string) string
 	// Online fills `onlineUsers` of `room_info_response` with the room's online members. Nil:
 	// `onlineUsers` lists the participants that have a connected session bound to the meeting,
 	// plus the requester (the users a mesh client has to connect to).
@@ -136,15 +145,16 @@ const closeTimeout = 5 * time.Second
 // timers. With a Store that implements Leaser, it shares the timers with the other nodes of the
 // Store (see Leaser). All methods are safe for concurrent use.
 type Service struct {
-	hub     signaling.Hub
-	store   Store
-	leaser  Leaser // nil: every timer is local
-	members Members
-	online  Online
-	ice     func(string) []signaling.ICEServer
-	clock   clock.Clock
-	log     *slog.Logger
-	o       Options // with defaults filled in
+	hub       signaling.Hub
+	store     Store
+	leaser    Leaser // nil: every timer is local
+	members   Members
+	roomTopic func(roomID string) string
+	online    Online
+	ice       func(string) []signaling.ICEServer
+	clock     clock.Clock
+	log       *slog.Logger
+	o         Options // with defaults filled in
 
 	ctx    context.Context // cancelled by Close; used by timers and hooks
 	cancel context.CancelFunc
@@ -175,6 +185,9 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 	}
 	if o.Members == nil {
 		return nil, errors.New("meeting: New: Options.Members is required")
+	}
+	if o.RoomTopic == nil {
+		return nil, errors.New("meeting: New: Options.RoomTopic is required (chat.RoomTopic)")
 	}
 	if o.Store == nil {
 		o.Store = NewMemoryStore(nil)
@@ -222,18 +235,19 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	svc := &Service{
-		hub:     hub,
-		store:   o.Store,
-		members: o.Members,
-		online:  o.Online,
-		ice:     o.ICE,
-		clock:   o.Clock,
-		log:     o.Logger,
-		o:       o,
-		ctx:     ctx,
-		cancel:  cancel,
-		timers:  map[timerKey]*timerEntry{},
-		leases:  map[string]lease{},
+		hub:       hub,
+		store:     o.Store,
+		members:   o.Members,
+		roomTopic: o.RoomTopic,
+		online:    o.Online,
+		ice:       o.ICE,
+		clock:     o.Clock,
+		log:       o.Logger,
+		o:         o,
+		ctx:       ctx,
+		cancel:    cancel,
+		timers:    map[timerKey]*timerEntry{},
+		leases:    map[string]lease{},
 	}
 	if l, ok := o.Store.(Leaser); ok && o.SweepInterval > 0 {
 		svc.leaser = l
@@ -416,7 +430,7 @@ func (svc *Service) publish(ctx context.Context, topic, event string, data any, 
 // unbindSessions unsubscribes sessions, wherever they are, from the room's meeting topic.
 func (svc *Service) unbindSessions(ctx context.Context, roomID string, sessions []string) {
 	for _, id := range sessions {
-		if err := svc.hub.Unsubscribe(ctx, id, signaling.MeetingTopic(roomID)); err != nil {
+		if err := svc.hub.Unsubscribe(ctx, id, Topic(roomID)); err != nil {
 			svc.log.Warn("meeting: unsubscribe failed", "room", roomID, "session", id, "err", err)
 		}
 	}
@@ -451,7 +465,7 @@ func (svc *Service) endMeeting(ctx context.Context, roomID, reason, exceptSessio
 	if exceptSession != "" {
 		opts = append(opts, signaling.ExceptSession(exceptSession))
 	}
-	topic := signaling.RoomTopic(roomID)
+	topic := svc.roomTopic(roomID)
 	svc.publish(ctx, topic, "meeting_ended", ended{RoomID: roomID, Reason: reason}, opts...)
 	svc.publish(ctx, topic, "meeting_invitation", snap)
 	for _, p := range snap.Participants {

@@ -69,7 +69,7 @@ func (svc *Service) bindingsOf(s *signaling.Session) *bindings {
 
 // subscribe binds s to the room's meeting topic and remembers the binding on the session.
 func (svc *Service) subscribe(ctx context.Context, s *signaling.Session, roomID string) error {
-	if err := svc.hub.Subscribe(ctx, s.ID(), signaling.MeetingTopic(roomID)); err != nil {
+	if err := svc.hub.Subscribe(ctx, s.ID(), Topic(roomID)); err != nil {
 		return err
 	}
 	svc.bindingsOf(s).add(roomID)

@@ -20,9 +20,12 @@ type Options struct {
 	// MemoryStore, which serves one node.
 	Store Store
 	// Rooms gives the audience of a user's presence: the members of its rooms, reached through
-	// signaling.RoomTopic of each room (chat subscribes the members' sessions to it). Required:
-	// New returns an error without it.
+	// RoomTopic of each room. Required: New returns an error without it.
 	Rooms Rooms
+	// RoomTopic names the topic on which every member of a room listens, where announcements
+	// go: chat.RoomTopic, whose topics chat subscribes the members' sessions to. Required: New
+	// returns an error without it.
+	RoomTopic func(roomID string) string
 	// NodeID names this node in the Store; nodes sharing a Store need distinct ids. A process
 	// that reuses the id of an earlier one clears what that one left behind when it starts.
 	// Default: the hub's ID(), or a random id when that is empty.
@@ -66,6 +69,9 @@ const onChangeTimeout = 10 * time.Second
 func (o *Options) setDefaults(hub signaling.Hub) error {
 	if o.Rooms == nil {
 		return errors.New("presence: New: Options.Rooms is required")
+	}
+	if o.RoomTopic == nil {
+		return errors.New("presence: New: Options.RoomTopic is required (chat.RoomTopic)")
 	}
 	if o.Store == nil {
 		o.Store = NewMemoryStore(nil)

@@ -126,12 +126,7 @@ func UserTopic(userID string) string { return "user:" + userID }
 // SessionTopic names the topic of one session, wherever it is; a Node subscribes it.
 func SessionTopic(sessionID string) string { return "session:" + sessionID }
 
-// RoomTopic names a chat room's topic; chat subscribes its members' sessions.
-func RoomTopic(roomID string) string { return "room:" + roomID }
-
-// MeetingTopic names a meeting's topic; meeting subscribes the sessions bound to it.
-func MeetingTopic(roomID string) string { return "meeting:" + roomID }
-func nodeTopic(nodeID string) string    { return "node:" + nodeID }
+func nodeTopic(nodeID string) string { return "node:" + nodeID }
 
 // Broker messages carry a small header before the event, which is encoded once with the JSON
 // codec: kind, flags, then length-prefixed strings. Control messages ask the nodes that hold a

@@ -35,7 +35,7 @@
 //     when the Conn is a BatchWriter. Closes with 1000, 1008 and 1012 write the queue first.
 //   - topics.go: Node.Publish encodes an event once and hands it to the Broker; every Node
 //     subscribed to the topic queues the same bytes to its sessions (UserTopic, SessionTopic,
-//     RoomTopic, MeetingTopic). Subscription changes for sessions on other nodes wait for
+//     and the domains' own: chat.RoomTopic, meeting.Topic). Subscription changes for sessions on other nodes wait for
 //     those nodes with a CountingBroker.
 //   - resume.go, node_handover.go: a dropped session waits ResumeWindow for its client to come
 //     back with its resume token and last seq, and replays exactly what it missed, or nothing

@@ -107,7 +107,7 @@ func TestResyncRefused(t *testing.T) {
 
 	var report wschat.ResyncReport
 	is.NoErr(json.Unmarshal(expect(t, alice, wschat.ResyncedEvent).Data, &report)) // the report
-	is.Equal(report.RoomID, "r1")                                              // of r1
-	is.True(!report.Complete)                                                  // incomplete
-	is.Equal(report.Error, "forbidden")                                        // alice is no member of the new server's r1
+	is.Equal(report.RoomID, "r1")                                                  // of r1
+	is.True(!report.Complete)                                                      // incomplete
+	is.Equal(report.Error, "forbidden")                                            // alice is no member of the new server's r1
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/meeting"
 	"github.com/huddle-go/huddle/meeting/peer"
 	"github.com/huddle-go/huddle/signaling"
@@ -32,11 +33,11 @@ func newServer(t *testing.T, rooms ...string) string {
 	node.OnSessionAt(signaling.StageSubscribe, func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
 		if ev == signaling.SessionConnected {
 			for _, r := range rooms {
-				_ = node.Subscribe(ctx, s.ID(), signaling.RoomTopic(r))
+				_ = node.Subscribe(ctx, s.ID(), chat.RoomTopic(r))
 			}
 		}
 	})
-	svc, err := meeting.New(node, &meeting.Options{Members: openRooms{rooms}})
+	svc, err := meeting.New(node, &meeting.Options{Members: openRooms{rooms}, RoomTopic: chat.RoomTopic})
 	if err != nil {
 		t.Fatal(err)
 	}
