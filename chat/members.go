@@ -14,6 +14,14 @@ import (
 // RoomTopic, which huddle.New sets to this function).
 func RoomTopic(roomID string) string { return "room:" + roomID }
 
+// startRooms returns the rooms of sess's user, read from m once per session start for every
+// service reading m (signaling.Session.StartValue).
+func startRooms(ctx context.Context, sess *signaling.Session, m Membership) ([]string, error) {
+	v, err := sess.StartValue(m, func() (any, error) { return m.Rooms(ctx, sess.User().ID) })
+	rooms, _ := v.([]string)
+	return rooms, err
+}
+
 // MaxUserIDBytes bounds the user id and username of `add_member`, as the authenticators bound
 // the identities they establish.
 const MaxUserIDBytes = 128

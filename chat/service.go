@@ -609,7 +609,7 @@ func (s *Service) onSession(ctx context.Context, sess *signaling.Session, ev sig
 }
 
 func (s *Service) subscribeRooms(ctx context.Context, sess *signaling.Session) error {
-	rooms, err := sess.StartRooms(ctx, s.members.Rooms) // read once for every service's hook
+	rooms, err := startRooms(ctx, sess, s.members) // read once for every service's hook
 	if err != nil {
 		return fmt.Errorf("chat: rooms of %s: %w", sess.User().ID, err)
 	}

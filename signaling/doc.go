@@ -21,7 +21,7 @@
 //     (OnSessionAt): at a session start chat subscribes (StageSubscribe), meeting catches up
 //     (StageCatchUp), presence sends its snapshot (StageSnapshot), whatever order the services
 //     were created in; the hooks of one start share one read of the user's rooms
-//     (Session.StartRooms).
+//     (Session.StartValue).
 //   - lifecycle.go: Node.Serve runs one Session per Conn: it queues the `session` frame and
 //     starts the writer, runs the Connected (or Resumed) hooks, then reads frames.
 //   - dispatch.go: each frame is charged to the session's rate limit when it arrives and

@@ -192,7 +192,7 @@ func (n *Node) runHooks(ctx context.Context, s *Session, ev SessionEvent) {
 }
 
 // runHooksLocked runs the hooks; s.hookMu must be held. For a start (Connected, Resumed) the
-// hooks share one read of the user's rooms (Session.StartRooms).
+// hooks share what they read through Session.StartValue.
 func (n *Node) runHooksLocked(ctx context.Context, s *Session, ev SessionEvent) {
 	n.hmu.RLock()
 	hooks := n.hooks
