@@ -58,10 +58,10 @@ type Options struct {
 	// (false): the sender becomes a member first, through the Policy, as in the original server.
 	RequireJoin bool
 	// MaxMessageBytes bounds a message's content, in bytes; longer is `too_large`. Default: the
-	// hub's advertised Limits().MaxMessageBytes, or 4096 when that is zero.
+	// hub's Config().Limits.MaxMessageBytes, or 4096 when that is zero.
 	MaxMessageBytes int
 	// MaxRoomsPerUser bounds the rooms a user belongs to; joining one more is `forbidden`.
-	// Default: the hub's advertised Limits().MaxRoomsPerSession, or 100 when that is zero.
+	// Default: the hub's Config().Limits.MaxRoomsPerSession, or 100 when that is zero.
 	MaxRoomsPerUser int
 	// TypingThrottle is the shortest time between two `typing` true events forwarded for one
 	// user and room. Default: 1 s.
@@ -69,7 +69,7 @@ type Options struct {
 	// TypingTimeout is how long a typing user may stay quiet before the server sends
 	// `isTyping: false` for it. Default: 6 s.
 	TypingTimeout time.Duration
-	// Clock drives the message times and the typing timers. Default: the hub's Clock(), or the
+	// Clock drives the message times and the typing timers. Default: the hub's Config().Clock, or the
 	// wall clock when that is nil.
 	Clock clock.Clock
 	// Logger receives the service's logs. Default: silent.
@@ -138,11 +138,12 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 	if opts != nil {
 		o = *opts
 	}
+	cfg := hub.Config()
 	if o.Clock == nil {
-		o.Clock = hub.Clock()
+		o.Clock = cfg.Clock
 	}
 	o.Clock = clock.Or(o.Clock)
-	limits := hub.Limits()
+	limits := cfg.Limits
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = cmpOr(limits.MaxMessageBytes, DefaultMaxMessageBytes)
 	}

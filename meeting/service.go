@@ -73,8 +73,8 @@ type Options struct {
 	// `onlineUsers` lists the participants that have a connected session bound to the meeting,
 	// plus the requester (the users a mesh client has to connect to).
 	Online Online
-	// ICE returns the ICE servers of `room_info_response` for a user (pass Node.ICEServers).
-	// Default: the hub's ICEServers.
+	// ICE returns the ICE servers of `room_info_response` for a user (Node.Config().ICEServers).
+	// Default: the hub's Config().ICEServers.
 	ICE func(userID string) []signaling.ICEServer
 	// LinkBase prefixes the room id (path-escaped) in `meetingLink`. Default: "/meeting/".
 	LinkBase string
@@ -91,7 +91,7 @@ type Options struct {
 	EmptyTimeout time.Duration
 	// MaxParticipants bounds a meeting's participants (the mesh limit). Default: 8.
 	MaxParticipants int
-	// Clock drives the graces and timeouts. Default: the hub's Clock(), or the wall clock when
+	// Clock drives the graces and timeouts. Default: the hub's Config().Clock, or the wall clock when
 	// that is nil.
 	Clock clock.Clock
 	// Logger receives the service's logs (failures of timers and session hooks). Default: silent.
@@ -105,7 +105,7 @@ type Options struct {
 	// node that stops or dies hands its timers over (see Leaser).
 
 	// NodeID names this service as the holder of timer leases; the nodes sharing a Store need
-	// distinct ids. Default: the hub's ID(), or a random id when that is empty.
+	// distinct ids. Default: the hub's Config().NodeID, or a random id when that is empty.
 	NodeID string
 	// SweepInterval is how often the service reads the Store's active meetings to renew its
 	// leases and take over the timers that no live node holds. Default: 5 s; negative: no
@@ -192,8 +192,9 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 	if o.Store == nil {
 		o.Store = NewMemoryStore(nil)
 	}
+	cfg := hub.Config()
 	if o.ICE == nil {
-		o.ICE = hub.ICEServers
+		o.ICE = cfg.ICEServers
 	}
 	if o.LinkBase == "" {
 		o.LinkBase = DefaultLinkBase
@@ -215,14 +216,14 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 		o.CallTimeout = DefaultCallTimeout
 	}
 	if o.Clock == nil {
-		o.Clock = hub.Clock()
+		o.Clock = cfg.Clock
 	}
 	o.Clock = clock.Or(o.Clock)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if o.NodeID == "" {
-		o.NodeID = hub.ID()
+		o.NodeID = cfg.NodeID
 		if o.NodeID == "" {
 			o.NodeID = randomID()
 		}

@@ -28,9 +28,9 @@ type Options struct {
 	RoomTopic func(roomID string) string
 	// NodeID names this node in the Store; nodes sharing a Store need distinct ids. A process
 	// that reuses the id of an earlier one clears what that one left behind when it starts.
-	// Default: the hub's ID(), or a random id when that is empty.
+	// Default: the hub's Config().NodeID, or a random id when that is empty.
 	NodeID string
-	// Clock drives the heartbeat and stamps lastSeen. Default: the hub's Clock(), or the wall
+	// Clock drives the heartbeat and stamps lastSeen. Default: the hub's Config().Clock, or the wall
 	// clock when that is nil.
 	Clock clock.Clock
 	// Logger receives store and broker failures. Default: silent.
@@ -76,8 +76,9 @@ func (o *Options) setDefaults(hub signaling.Hub) error {
 	if o.Store == nil {
 		o.Store = NewMemoryStore(nil)
 	}
+	cfg := hub.Config()
 	if o.NodeID == "" {
-		o.NodeID = hub.ID()
+		o.NodeID = cfg.NodeID
 	}
 	if o.NodeID == "" {
 		var b [16]byte
@@ -85,7 +86,7 @@ func (o *Options) setDefaults(hub signaling.Hub) error {
 		o.NodeID = hex.EncodeToString(b[:])
 	}
 	if o.Clock == nil {
-		o.Clock = hub.Clock()
+		o.Clock = cfg.Clock
 	}
 	o.Clock = clock.Or(o.Clock)
 	if o.Logger == nil {

@@ -204,10 +204,10 @@ func (n *Node) sessionInfo(s *Session, resumed bool) sessionInfo {
 		SessionID:      s.id,
 		User:           s.user,
 		ResumeToken:    s.token,
-		ResumeWindowMs: n.ResumeWindow().Milliseconds(),
+		ResumeWindowMs: n.resumeWindow().Milliseconds(),
 		Resumed:        resumed,
 		ServerTime:     n.clock.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"),
-		ICEServers:     n.ICEServers(s.user.ID),
+		ICEServers:     n.iceServers(s.user.ID),
 		Limits:         n.opts.Limits,
 		NodeID:         n.id,
 	}

@@ -123,23 +123,22 @@ func NewNode(opts *NodeOptions) *Node {
 // ID returns the node's id.
 func (n *Node) ID() string { return n.id }
 
-// Clock returns the node's clock, so that domain services can share it.
-func (n *Node) Clock() clock.Clock { return n.clock }
+// Config describes the node to the services built on it.
+func (n *Node) Config() Config {
+	return Config{NodeID: n.id, Clock: n.clock, Limits: n.opts.Limits, ICEServers: n.iceServers}
+}
 
-// Limits returns the limits advertised to clients.
-func (n *Node) Limits() Limits { return n.opts.Limits }
+// iceServers returns the ICE servers for a user, with TURN credentials when configured.
+func (n *Node) iceServers(userID string) []ICEServer {
+	return n.opts.ICE.Servers(userID, n.clock.Now())
+}
 
-// ResumeWindow returns how long a dropped session may be resumed (0 when resume is off).
-func (n *Node) ResumeWindow() time.Duration {
+// resumeWindow returns how long a dropped session may be resumed (0 when resume is off).
+func (n *Node) resumeWindow() time.Duration {
 	if n.opts.ResumeWindow < 0 {
 		return 0
 	}
 	return n.opts.ResumeWindow
-}
-
-// ICEServers returns the ICE servers for a user, with TURN credentials when configured.
-func (n *Node) ICEServers(userID string) []ICEServer {
-	return n.opts.ICE.Servers(userID, n.clock.Now())
 }
 
 // Handle registers h for event. An event has one handler: Handle fails with ErrHandled when
