@@ -128,6 +128,11 @@ func SessionTopic(sessionID string) string { return "session:" + sessionID }
 
 func nodeTopic(nodeID string) string { return "node:" + nodeID }
 
+// handoverTopic is where an adopter asks, every node at once, for a session (node_handover.go);
+// the nodes with cross-node resume on subscribe to it.
+const handoverTopic = "handover"
+
+
 // Broker messages carry a small header before the event, which is encoded once with the JSON
 // codec: kind, flags, then length-prefixed strings. Control messages ask the nodes that hold a
 // user's or session's sessions to subscribe or unsubscribe them.
@@ -135,7 +140,7 @@ const (
 	msgEvent byte = iota + 1
 	msgSubscribe
 	msgUnsubscribe
-	msgHandoverRequest // to session:<id>: "give me this session" (node_handover.go)
+	msgHandoverRequest // to handover: "give me this session" (node_handover.go)
 	msgHandoverOffer   // to node:<id>: the session's state
 	msgHandoverCommit  // to node:<id>: "I am subscribed; send the tail and let go"
 	msgHandoverTail    // to node:<id>: what arrived since the offer

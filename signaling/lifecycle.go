@@ -137,6 +137,13 @@ func (n *Node) attach(ctx context.Context, c Conn, u User, so *SessionOptions) (
 			return nil, nil, false, fmt.Errorf("signaling: subscribe %s: %w", t, err)
 		}
 	}
+	if n.opts.HandoverTimeout > 0 { // where other nodes ask for the session (node_handover.go)
+		if err := n.ensureControlTopics(ctx); err != nil {
+			n.finalize(s)
+			_ = c.Close(StatusInternalError, "unavailable")
+			return nil, nil, false, fmt.Errorf("signaling: subscribe the control topics: %w", err)
+		}
+	}
 	return s, a, false, nil
 }
 

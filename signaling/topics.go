@@ -117,15 +117,6 @@ func (n *Node) deliver(t *topicSubs, msg []byte) {
 				s.enqueue(body, eph, m.pid)
 			}
 		}
-	case msgHandoverRequest:
-		if m.origin != n.id {
-			m.body = append([]byte(nil), m.body...)
-			n.control(func() {
-				for _, s := range *subs {
-					n.offer(s, m)
-				}
-			})
-		}
 	case msgSubscribe, msgUnsubscribe:
 		if m.origin == n.id {
 			n.acked(m.pid, true) // the origin applied it to its own sessions already
@@ -291,7 +282,7 @@ func (n *Node) publishControl(ctx context.Context, kind byte, via, topic string)
 		}
 		return nil
 	}
-	if err := n.ensureNodeTopic(ctx); err != nil { // where the acknowledgements arrive
+	if err := n.ensureControlTopics(ctx); err != nil { // where the acknowledgements arrive
 		return fmt.Errorf("signaling: subscription change via %s: %w", via, unavailable(err))
 	}
 	m.pid = n.id + ":c" + strconv.FormatUint(n.pids.Add(1), 36)
