@@ -43,7 +43,7 @@ type config struct {
 	maxParticipants  int
 	meetingLinkBase  string
 
-	// Abuse limits and room policy (README "Security").
+	// Abuse limits and room policy (docs/security.md).
 	rooms          string
 	trustedProxies int
 	maxConnsPerIP  int

@@ -187,7 +187,7 @@ func runCommand(t *testing.T, args []string, env map[string]string) (string, *sy
 	}
 }
 
-// TestOneCommand: the README's command (flags, environment twins, a SQLite file created on the
+// TestOneCommand: docs/streamchat.md's command (flags, environment twins, a SQLite file created on the
 // first run, seeded rooms) serves, and stops cleanly when its context ends.
 func TestOneCommand(t *testing.T) {
 	is := is.New(t)
