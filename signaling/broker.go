@@ -132,7 +132,6 @@ func nodeTopic(nodeID string) string { return "node:" + nodeID }
 // the nodes with cross-node resume on subscribe to it.
 const handoverTopic = "handover"
 
-
 // Broker messages carry a small header before the event, which is encoded once with the JSON
 // codec: kind, flags, then length-prefixed strings. Control messages ask the nodes that hold a
 // user's or session's sessions to subscribe or unsubscribe them.
