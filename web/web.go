@@ -6,6 +6,10 @@
 //
 // The page loads its settings from "config.json" next to it, which Handler serves from Options;
 // FS gives the files alone, for an application that serves them another way.
+//
+// The page is plain ES modules: client/ is @huddle-go/client, the typed JavaScript client built
+// from the repository's client/ folder (its `npm test` fails when this copy is stale), and app/
+// holds the page's modules, one per part (session, rooms, chat, people, meetings, call).
 package web
 
 import (
@@ -19,7 +23,8 @@ import (
 //go:embed static
 var static embed.FS
 
-// FS returns the browser client's files: index.html, the scripts and the style sheet.
+// FS returns the browser client's files: index.html, the style sheet, client/ (the protocol
+// client, also at huddle-client.js) and app/ (the page's modules).
 func FS() fs.FS {
 	sub, err := fs.Sub(static, "static")
 	if err != nil { // the embedded folder always exists

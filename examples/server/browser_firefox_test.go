@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -273,6 +274,25 @@ func (f *bidi) call(method string, params any, out any) {
 	}
 }
 
+// shot writes a PNG of the tab's viewport to the artifacts folder, as page.shot does.
+// Screenshots are best effort: a failure is logged, not fatal.
+func (f *bidi) shot(name string) {
+	f.t.Helper()
+	var res struct {
+		Data string `json:"data"`
+	}
+	if err := f.send("browsingContext.captureScreenshot", map[string]any{"context": f.context}, &res, actionWait); err != nil {
+		f.t.Logf("%s: screenshot %s: %v", f.name, name, err)
+		return
+	}
+	png, err := base64.StdEncoding.DecodeString(res.Data)
+	if err != nil {
+		f.t.Logf("%s: screenshot %s: %v", f.name, name, err)
+		return
+	}
+	saveShot(f.t, f.name, name, png)
+}
+
 // evalJSON evaluates expr (awaiting a promise) and returns JSON.stringify of its value.
 func (f *bidi) evalJSON(expr string) (string, error) {
 	var res struct {
@@ -407,6 +427,10 @@ func TestBrowserFirefoxAndChromium(t *testing.T) {
 	fox.joinRoom("cross")
 	alice.joinRoom("cross")
 	is.True(strings.Contains(ffEval[string](fox, `navigator.userAgent`), "Firefox")) // it is Firefox
+	fox.run(`document.querySelector('#message-input').value = 'Hello from Firefox'; document.querySelector('#message-send').click()`)
+	alice.waitMessage("Hello from Firefox")
+	fox.waitJS("its message acknowledged", `[...document.querySelectorAll('#messages .message[data-id] .content')].some((c) => c.textContent === 'Hello from Firefox')`, browserWait)
+	fox.shot("firefox-chat")
 
 	fox.click("#start-meeting")
 	fox.waitInCall()
@@ -415,6 +439,7 @@ func TestBrowserFirefoxAndChromium(t *testing.T) {
 	alice.waitVideoFrom("fox")
 	fox.waitVideoFrom("alice")
 	is.Equal(ffEval[bool](fox, `!document.querySelector('#stop-meeting').hidden`), true) // Firefox hosts
+	fox.shot("firefox-call")
 
 	// Mute state is seen across, both ways.
 	fox.click("#toggle-mic")

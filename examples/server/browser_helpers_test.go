@@ -351,6 +351,12 @@ func (p *page) shot(name string, docName ...string) {
 		p.t.Logf("%s: screenshot %s: %v", p.name, name, err)
 		return
 	}
+	saveShot(p.t, p.name, name, png, docName...)
+}
+
+// saveShot writes a screenshot as shot describes (Chromium's and Firefox's alike).
+func saveShot(t *testing.T, who, name string, png []byte, docName ...string) {
+	t.Helper()
 	root := repoRoot()
 	dir := os.Getenv("HUDDLE_ARTIFACTS")
 	if dir == "" {
@@ -364,14 +370,14 @@ func (p *page) shot(name string, docName ...string) {
 	}
 	for _, path := range paths {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			p.t.Logf("screenshot: %v", err)
+			t.Logf("screenshot: %v", err)
 			continue
 		}
 		if err := os.WriteFile(path, png, 0o644); err != nil {
-			p.t.Logf("screenshot: %v", err)
+			t.Logf("screenshot: %v", err)
 			continue
 		}
-		p.t.Logf("%s: screenshot %s", p.name, path)
+		t.Logf("%s: screenshot %s", who, path)
 	}
 }
 

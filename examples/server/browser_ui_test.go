@@ -251,7 +251,7 @@ func (p *page) waitNotice(text string) {
 
 // TestBrowserMeshOfFour: four people in one meeting. Every page plays the three others'
 // video, and each outgoing video copy is capped for a 3-peer mesh (videoCap in
-// huddle-client.js); when one leaves, the caps of the others grow back.
+// client/src/meeting/caps.ts); when one leaves, the caps of the others grow back.
 func TestBrowserMeshOfFour(t *testing.T) {
 	is := is.New(t)
 	ts := startServer(t, "-dev-auth")

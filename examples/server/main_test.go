@@ -217,7 +217,7 @@ func TestEnvTwins(t *testing.T) {
 func TestHTTPEndpoints(t *testing.T) {
 	is := is.New(t)
 	ts := startServer(t, "-dev-auth")
-	for _, path := range []string{"/healthz", "/config.json", "/metrics", "/", "/huddle-client.js"} {
+	for _, path := range []string{"/healthz", "/config.json", "/metrics", "/", "/huddle-client.js", "/client/index.js", "/app/main.js"} {
 		res, err := http.Get(ts.URL + path)
 		is.NoErr(err)
 		body, _ := io.ReadAll(res.Body)

@@ -251,10 +251,10 @@ func TestBrowserCallThroughTURN(t *testing.T) {
 	for _, p := range []*page{alice, bob} {
 		p.waitJS("a selected pair on every connection", `__turnPairs().then((ps) => ps.length === 2 && ps.every((x) => x !== ''))`, browserWait)
 		pairs := eval[[]string](p, `__turnPairs()`)
+		t.Logf("%s: %v", p.name, pairs) // first: the pairs are what a failure needs to be read
 		for _, pr := range pairs {
 			is.True(strings.HasPrefix(pr, "relay ")) // the browser sends through its TURN allocation
 		}
-		t.Logf("%s: %v", p.name, pairs)
 	}
 	// Video goes through the relay: let more frames arrive, with a deadline, until 100 kB of
 	// it has crossed (a slow machine may not be there yet when the pairs are up).
