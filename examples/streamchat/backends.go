@@ -10,8 +10,8 @@ import (
 
 	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/chat/sqlchat"
-	"github.com/huddle-go/huddle/examples/internal/cli"
 	"github.com/huddle-go/huddle/clock"
+	"github.com/huddle-go/huddle/examples/internal/cli"
 	"github.com/huddle-go/huddle/examples/streamchat/accounts"
 	"github.com/huddle-go/huddle/meeting"
 	"github.com/huddle-go/huddle/meeting/redismeeting"
