@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/huddle-go/huddle/clock"
-	"github.com/huddle-go/huddle/internal/serial"
 )
 
 // Node is the Hub of one server process: it runs sessions over any Conn, routes their events to
@@ -49,15 +48,7 @@ type Node struct {
 	pids  atomic.Uint64
 	seen  recentIDs // publish ids delivered last, so that a publish run twice is delivered once (dedupe.go)
 
-	ctrl serial.Queue // control work from Broker deliveries (control.go)
-
-	hoMu      sync.Mutex
-	hoWaiters map[string]chan brokerMsg // session id → the adopting Serve call
-	hoSub     func() error              // the node topic's subscription
-	hoSubbing chan struct{}             // closed when a Subscribe of the node topic in progress ends
-
-	ackMu sync.Mutex
-	acks  map[string]chan bool // subscription changes waiting for other nodes (topics.go)
+	cp controlPlane // messages between nodes that are not events (control.go)
 }
 
 var _ Hub = (*Node)(nil)
@@ -102,21 +93,19 @@ func NewNode(opts *NodeOptions) *Node {
 	o = o.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Node{
-		id:        o.ID,
-		codec:     o.Codec,
-		broker:    o.Broker,
-		log:       o.Logger,
-		clock:     o.Clock,
-		opts:      o,
-		secret:    o.ResumeSecret,
-		ctx:       ctx,
-		cancel:    cancel,
-		handlers:  map[string]Handler{},
-		sessions:  map[string]*Session{},
-		byUser:    map[string][]*Session{},
-		hoWaiters: map[string]chan brokerMsg{},
-		acks:      map[string]chan bool{},
-		topics:    map[string]*topicSubs{},
+		id:       o.ID,
+		codec:    o.Codec,
+		broker:   o.Broker,
+		log:      o.Logger,
+		clock:    o.Clock,
+		opts:     o,
+		secret:   o.ResumeSecret,
+		ctx:      ctx,
+		cancel:   cancel,
+		handlers: map[string]Handler{},
+		sessions: map[string]*Session{},
+		byUser:   map[string][]*Session{},
+		topics:   map[string]*topicSubs{},
 	}
 }
 

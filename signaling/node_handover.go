@@ -49,17 +49,18 @@ type handoverTail struct {
 
 // ensureControlTopics subscribes the node to its control topics: its own, where handover replies
 // and subscription acknowledgements arrive, and, with cross-node resume on, the handover topic,
-// where requests arrive. The Broker calls are made without holding hoMu; callers that come
-// meanwhile wait for them.
+// where requests arrive. The Broker calls are made without holding the control plane's lock;
+// callers that come meanwhile wait for them.
 func (n *Node) ensureControlTopics(ctx context.Context) error {
+	cp := &n.cp
 	for {
-		n.hoMu.Lock()
-		if n.hoSub != nil {
-			n.hoMu.Unlock()
+		cp.mu.Lock()
+		if cp.sub != nil {
+			cp.mu.Unlock()
 			return nil
 		}
-		if wait := n.hoSubbing; wait != nil {
-			n.hoMu.Unlock()
+		if wait := cp.subbing; wait != nil {
+			cp.mu.Unlock()
 			select {
 			case <-wait:
 				continue
@@ -68,16 +69,16 @@ func (n *Node) ensureControlTopics(ctx context.Context) error {
 			}
 		}
 		done := make(chan struct{})
-		n.hoSubbing = done
-		n.hoMu.Unlock()
+		cp.subbing = done
+		cp.mu.Unlock()
 		cancel, err := n.subscribeControl(ctx)
-		n.hoMu.Lock()
-		n.hoSubbing = nil
+		cp.mu.Lock()
+		cp.subbing = nil
 		if err == nil {
-			n.hoSub = cancel
+			cp.sub = cancel
 		}
 		close(done)
-		n.hoMu.Unlock()
+		cp.mu.Unlock()
 		return err
 	}
 }
@@ -113,18 +114,9 @@ func (n *Node) onNodeMessage(msg []byte) {
 			n.control(func() { n.offer(s, m) })
 		}
 	case msgHandoverOffer, msgHandoverTail:
-		n.hoMu.Lock()
-		ch := n.hoWaiters[m.arg]
-		n.hoMu.Unlock()
-		if ch != nil {
-			m.body = append([]byte(nil), m.body...)
-			select {
-			case ch <- m:
-			default:
-			}
-		}
+		n.cp.handoverReply(m)
 	case msgControlAck:
-		n.acked(m.pid, m.flags&flagFailed == 0)
+		n.cp.acked(m.pid, m.flags&flagFailed == 0)
 	case msgHandoverCommit:
 		if s := n.Session(m.arg); s != nil {
 			n.control(func() { n.release(s, m.origin) })
@@ -220,15 +212,8 @@ func (n *Node) adopt(ctx context.Context, sid string, u User, so *SessionOptions
 		n.log.Warn("handover: node topic", "err", err)
 		return nil, false
 	}
-	ch := make(chan brokerMsg, 2)
-	n.hoMu.Lock()
-	n.hoWaiters[sid] = ch
-	n.hoMu.Unlock()
-	defer func() {
-		n.hoMu.Lock()
-		delete(n.hoWaiters, sid)
-		n.hoMu.Unlock()
-	}()
+	ch, forget := n.cp.awaitHandover(sid)
+	defer forget()
 	wait := func(kind byte) (brokerMsg, bool) {
 		t := time.NewTimer(n.opts.HandoverTimeout)
 		defer t.Stop()
