@@ -17,7 +17,8 @@
 //     Node (sessions with bounded queues, ordered handlers, resume with per-session seq), Broker
 //     (memory; Redis in signaling/redisbroker), Authenticator (dev; JWT in signaling/jwtauth),
 //     client-facing Error codes, ICE/TURN configuration.
-//   - signaling/ws: the WebSocket transport (Handler, Dial) and a reconnecting Go Client.
+//   - signaling/ws: the WebSocket transport (Handler, Dial) and a reconnecting Go Client;
+//     chat/wschat is its chat side (Resync: no message lost across a server restart).
 //   - signaling/signalingtest: an in-memory Conn pair and a test client for your own handlers.
 //   - chat: rooms, messages, history, typing (Store and Membership; chat/redischat on Redis,
 //     chat/sqlchat on SQLite and PostgreSQL).

@@ -29,11 +29,11 @@ func BenchmarkRetainedPerUser(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			ms, err := meeting.New(node, &meeting.Options{Members: rooms})
+			ms, err := meeting.New(node, &meeting.Options{Members: rooms, RoomTopic: chat.RoomTopic})
 			if err != nil {
 				b.Fatal(err)
 			}
-			ps, err := presence.New(node, &presence.Options{Rooms: rooms, Store: presence.NewMemoryStore(&presence.MemoryOptions{MaxOfflineUsers: tc.bound})})
+			ps, err := presence.New(node, &presence.Options{Rooms: rooms, RoomTopic: chat.RoomTopic, Store: presence.NewMemoryStore(&presence.MemoryOptions{MaxOfflineUsers: tc.bound})})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -52,11 +52,11 @@ func newFuzzWorld(t *testing.T) *fuzzWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	meetings, err := meeting.New(node, &meeting.Options{Members: rooms, Logger: quiet})
+	meetings, err := meeting.New(node, &meeting.Options{Members: rooms, RoomTopic: chat.RoomTopic, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tracker, err := presence.New(node, &presence.Options{Rooms: rooms, Logger: quiet})
+	tracker, err := presence.New(node, &presence.Options{Rooms: rooms, RoomTopic: chat.RoomTopic, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

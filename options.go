@@ -23,8 +23,8 @@ import (
 // The Node, Chat, Presence, Meeting and WebSocket fields pass the tuning of each part through
 // unchanged. The fields that link the parts are New's to set, and New fails when one of them is
 // set there (Chat.Store, Chat.Membership, Chat.Online, Presence.Store, Presence.Rooms,
-// Meeting.Store, Meeting.Members, Meeting.Online, Meeting.ICE, Node.Broker,
-// WebSocket.Authenticator): set the fields of Options instead. Chat.OnLeave and
+// Presence.RoomTopic, Meeting.Store, Meeting.Members, Meeting.RoomTopic, Meeting.Online,
+// Meeting.ICE, Node.Broker, WebSocket.Authenticator): set the fields of Options instead. Chat.OnLeave and
 // Presence.OnChange remain the application's own hooks: OnLeave runs after New's (the user
 // leaves the room's meeting first), OnChange beside it (presence.Tracker.OnChange).
 type Options struct {
@@ -87,8 +87,10 @@ func (o *Options) errWired() error {
 	set(o.Chat.Online != nil, "Chat.Online", "nothing: presence answers it")
 	set(o.Presence.Store != nil, "Presence.Store", "Options.PresenceStore")
 	set(o.Presence.Rooms != nil, "Presence.Rooms", "Options.Membership")
+	set(o.Presence.RoomTopic != nil, "Presence.RoomTopic", "nothing: chat names the rooms' topics")
 	set(o.Meeting.Store != nil, "Meeting.Store", "Options.MeetingStore")
 	set(o.Meeting.Members != nil, "Meeting.Members", "Options.Membership")
+	set(o.Meeting.RoomTopic != nil, "Meeting.RoomTopic", "nothing: chat names the rooms' topics")
 	set(o.Meeting.Online != nil, "Meeting.Online", "nothing: presence answers it")
 	set(o.Meeting.ICE != nil, "Meeting.ICE", "Options.Node.ICE")
 	set(o.Node.Broker != nil, "Node.Broker", "Options.Broker")

@@ -85,7 +85,7 @@ func New(ctx context.Context, opts *Options) (*Server, error) {
 		members, _ = store.(chat.Membership)
 	}
 	if store == nil || members == nil {
-		mem := chat.NewMemoryStore(&chat.MemoryOptions{Clock: s.node.Clock()})
+		mem := chat.NewMemoryStore(&chat.MemoryOptions{Clock: s.node.Config().Clock})
 		if store == nil {
 			store = mem
 		}
@@ -96,7 +96,7 @@ func New(ctx context.Context, opts *Options) (*Server, error) {
 
 	// Presence first: meeting and chat ask it who is online.
 	po := o.Presence
-	po.Store, po.Rooms = o.PresenceStore, members
+	po.Store, po.Rooms, po.RoomTopic = o.PresenceStore, members, chat.RoomTopic
 	po.Logger = cmp.Or(po.Logger, o.Logger)
 	var err error
 	if s.presence, err = presence.New(hub, &po); err != nil {
@@ -104,7 +104,7 @@ func New(ctx context.Context, opts *Options) (*Server, error) {
 	}
 
 	mo := o.Meeting
-	mo.Store, mo.Members, mo.Online, mo.ICE = o.MeetingStore, members, s.presence, s.node.ICEServers
+	mo.Store, mo.Members, mo.RoomTopic, mo.Online, mo.ICE = o.MeetingStore, members, chat.RoomTopic, s.presence, s.node.Config().ICEServers
 	mo.Logger = cmp.Or(mo.Logger, o.Logger)
 	if s.meetings, err = meeting.New(hub, &mo); err != nil {
 		return nil, s.fail(fmt.Errorf("huddle: %w", err))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,6 +113,30 @@ func TestAppEventCannotReplaceAServiceEvent(t *testing.T) {
 	c := connect(t, s.Node(), alice)
 	c.Send("poll_vote", map[string]int{"option": 1})
 	c.Expect("voted", wait)
+}
+
+// countingRooms is a chat.MemoryStore that counts the reads of a user's rooms.
+type countingRooms struct {
+	*chat.MemoryStore
+	reads atomic.Int64
+}
+
+func (c *countingRooms) Rooms(ctx context.Context, userID string) ([]string, error) {
+	c.reads.Add(1)
+	return c.MemoryStore.Rooms(ctx, userID)
+}
+
+// TestSessionStartReadsTheRoomsOnce: chat (subscriptions), meeting (catch-up) and presence
+// (snapshot) all need the user's rooms at a session start; they read them once between them.
+func TestSessionStartReadsTheRoomsOnce(t *testing.T) {
+	is := is.New(t)
+	store := &countingRooms{MemoryStore: chat.NewMemoryStore(nil)}
+	s := newServer(t, huddle.Options{ChatStore: store})
+	joinRoom(t, connect(t, s.Node(), alice))
+	before := store.reads.Load()
+	c := connect(t, s.Node(), alice)
+	c.Expect("presence_snapshot", wait)           // the last hook's frame: every start hook ran
+	is.Equal(store.reads.Load()-before, int64(1)) // one read for the three services
 }
 
 // TestNewRefusesWhatItWires: New needs an Authenticator, and refuses the pass-through fields

@@ -49,9 +49,9 @@ func TestSessionStartFramesInAnyOrder(t *testing.T) {
 					if tracker != nil {
 						o = tracker
 					}
-					_, err = meeting.New(node, &meeting.Options{Members: rooms, Online: o})
+					_, err = meeting.New(node, &meeting.Options{Members: rooms, RoomTopic: chat.RoomTopic, Online: o})
 				case "p":
-					tracker, err = presence.New(node, &presence.Options{Rooms: rooms})
+					tracker, err = presence.New(node, &presence.Options{Rooms: rooms, RoomTopic: chat.RoomTopic})
 				}
 				is.NoErr(err)
 			}

@@ -8,6 +8,20 @@ import (
 	"github.com/huddle-go/huddle/signaling"
 )
 
+// RoomTopic names the topic of a room: the Service subscribes every session of each member to
+// it, and publishes there what the room's members receive (messages, typing, members joining
+// and leaving). Presence and meeting publish their room-wide events there too (their Options'
+// RoomTopic, which huddle.New sets to this function).
+func RoomTopic(roomID string) string { return "room:" + roomID }
+
+// startRooms returns the rooms of sess's user, read from m once per session start for every
+// service reading m (signaling.Session.StartValue).
+func startRooms(ctx context.Context, sess *signaling.Session, m Membership) ([]string, error) {
+	v, err := sess.StartValue(m, func() (any, error) { return m.Rooms(ctx, sess.User().ID) })
+	rooms, _ := v.([]string)
+	return rooms, err
+}
+
 // MaxUserIDBytes bounds the user id and username of `add_member`, as the authenticators bound
 // the identities they establish.
 const MaxUserIDBytes = 128
@@ -93,13 +107,13 @@ func (s *Service) add(ctx context.Context, event, roomID string, u signaling.Use
 	if member {
 		return nil
 	}
-	if err := s.hub.SubscribeUser(ctx, u.ID, signaling.RoomTopic(roomID)); err != nil {
+	if err := s.hub.SubscribeUser(ctx, u.ID, RoomTopic(roomID)); err != nil {
 		if lerr := s.members.Leave(context.WithoutCancel(ctx), roomID, u.ID); lerr != nil {
 			s.log.Error("undo add_member failed", "room", roomID, "user", u.ID, "err", lerr)
 		}
 		return fmt.Errorf("chat: %s: subscribe: %w", event, err)
 	}
-	err = s.hub.Publish(ctx, signaling.RoomTopic(roomID), signaling.Envelope{Event: "member_joined", Data: memberEvent{RoomID: roomID, User: u}})
+	err = s.hub.Publish(ctx, RoomTopic(roomID), signaling.Envelope{Event: "member_joined", Data: memberEvent{RoomID: roomID, User: u}})
 	if err != nil {
 		s.log.Warn("chat: announce member_joined", "room", roomID, "user", u.ID, "err", err)
 	}
@@ -136,7 +150,7 @@ func (s *Service) remove(ctx context.Context, event, roomID string, u signaling.
 	if err := s.members.Leave(ctx, roomID, u.ID); err != nil {
 		return fmt.Errorf("chat: %s: %w", event, err)
 	}
-	if err := s.hub.UnsubscribeUser(ctx, u.ID, signaling.RoomTopic(roomID)); err != nil {
+	if err := s.hub.UnsubscribeUser(ctx, u.ID, RoomTopic(roomID)); err != nil {
 		return fmt.Errorf("chat: %s: unsubscribe: %w", event, err)
 	}
 	s.typing.stop(ctx, u.ID, roomID)

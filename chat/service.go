@@ -58,10 +58,10 @@ type Options struct {
 	// (false): the sender becomes a member first, through the Policy, as in the original server.
 	RequireJoin bool
 	// MaxMessageBytes bounds a message's content, in bytes; longer is `too_large`. Default: the
-	// hub's advertised Limits().MaxMessageBytes, or 4096 when that is zero.
+	// hub's Config().Limits.MaxMessageBytes, or 4096 when that is zero.
 	MaxMessageBytes int
 	// MaxRoomsPerUser bounds the rooms a user belongs to; joining one more is `forbidden`.
-	// Default: the hub's advertised Limits().MaxRoomsPerSession, or 100 when that is zero.
+	// Default: the hub's Config().Limits.MaxRoomsPerSession, or 100 when that is zero.
 	MaxRoomsPerUser int
 	// TypingThrottle is the shortest time between two `typing` true events forwarded for one
 	// user and room. Default: 1 s.
@@ -69,7 +69,7 @@ type Options struct {
 	// TypingTimeout is how long a typing user may stay quiet before the server sends
 	// `isTyping: false` for it. Default: 6 s.
 	TypingTimeout time.Duration
-	// Clock drives the message times and the typing timers. Default: the hub's Clock(), or the
+	// Clock drives the message times and the typing timers. Default: the hub's Config().Clock, or the
 	// wall clock when that is nil.
 	Clock clock.Clock
 	// Logger receives the service's logs. Default: silent.
@@ -138,11 +138,12 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 	if opts != nil {
 		o = *opts
 	}
+	cfg := hub.Config()
 	if o.Clock == nil {
-		o.Clock = hub.Clock()
+		o.Clock = cfg.Clock
 	}
 	o.Clock = clock.Or(o.Clock)
-	limits := hub.Limits()
+	limits := cfg.Limits
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = cmpOr(limits.MaxMessageBytes, DefaultMaxMessageBytes)
 	}
@@ -314,7 +315,7 @@ func (s *Service) join(ctx context.Context, event string, u signaling.User, room
 	if err := s.members.Join(ctx, roomID, u); err != nil {
 		return fmt.Errorf("chat: %s: join: %w", event, err)
 	}
-	if err := s.hub.SubscribeUser(ctx, u.ID, signaling.RoomTopic(roomID)); err != nil {
+	if err := s.hub.SubscribeUser(ctx, u.ID, RoomTopic(roomID)); err != nil {
 		if !member { // leave nothing half-applied
 			if lerr := s.members.Leave(context.WithoutCancel(ctx), roomID, u.ID); lerr != nil {
 				s.log.Error("undo join failed", "room", roomID, "user", u.ID, "err", lerr)
@@ -339,7 +340,7 @@ type memberEvent struct {
 // announce publishes a membership change to the room's other members. A failure is logged:
 // the change itself is stored, and clients also learn members from room_joined and messages.
 func (s *Service) announce(ctx context.Context, event, roomID string, u signaling.User) {
-	err := s.hub.Publish(ctx, signaling.RoomTopic(roomID), signaling.Envelope{Event: event, Data: memberEvent{RoomID: roomID, User: u}}, signaling.ExceptUser(u.ID))
+	err := s.hub.Publish(ctx, RoomTopic(roomID), signaling.Envelope{Event: event, Data: memberEvent{RoomID: roomID, User: u}}, signaling.ExceptUser(u.ID))
 	if err != nil {
 		s.log.Warn("chat: announce "+event, "room", roomID, "user", u.ID, "err", err)
 	}
@@ -456,12 +457,12 @@ func (s *Service) message(ctx context.Context, sess *signaling.Session, e signal
 	}
 	var perr error
 	if member {
-		perr = s.hub.Publish(ctx, signaling.RoomTopic(stored.RoomID), ev, opts...)
+		perr = s.hub.Publish(ctx, RoomTopic(stored.RoomID), ev, opts...)
 	} else {
 		// Just joined by sending: the sender's sessions on other nodes may not be subscribed to
 		// the room yet, so they get their copy through the user's topic, which every session
 		// of the user always has.
-		perr = s.hub.Publish(ctx, signaling.RoomTopic(stored.RoomID), ev, append(opts, signaling.ExceptUser(u.ID))...)
+		perr = s.hub.Publish(ctx, RoomTopic(stored.RoomID), ev, append(opts, signaling.ExceptUser(u.ID))...)
 		if perr == nil {
 			perr = s.hub.Publish(ctx, signaling.UserTopic(u.ID), ev, opts...)
 		}
@@ -609,13 +610,13 @@ func (s *Service) onSession(ctx context.Context, sess *signaling.Session, ev sig
 }
 
 func (s *Service) subscribeRooms(ctx context.Context, sess *signaling.Session) error {
-	rooms, err := sess.StartRooms(ctx, s.members.Rooms) // read once for every service's hook
+	rooms, err := startRooms(ctx, sess, s.members) // read once for every service's hook
 	if err != nil {
 		return fmt.Errorf("chat: rooms of %s: %w", sess.User().ID, err)
 	}
 	topics := make([]string, len(rooms))
 	for i, r := range rooms {
-		topics[i] = signaling.RoomTopic(r)
+		topics[i] = RoomTopic(r)
 	}
 	if err := s.hub.Subscribe(ctx, sess.ID(), topics...); err != nil {
 		return fmt.Errorf("chat: subscribe to the rooms of %s: %w", sess.User().ID, err)

@@ -245,7 +245,7 @@ func (tr *typingTracker) unlockAndSend(ctx context.Context, t *typist) {
 		t.mu.Unlock()
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), typingPublishTimeout)
 		e := signaling.Envelope{Event: "typing", Data: ev}
-		if err := tr.hub.Publish(pctx, signaling.RoomTopic(t.key.room), e, signaling.ExceptUser(t.key.user), signaling.Ephemeral()); err != nil {
+		if err := tr.hub.Publish(pctx, RoomTopic(t.key.room), e, signaling.ExceptUser(t.key.user), signaling.Ephemeral()); err != nil {
 			tr.log.Warn("typing publish failed", "room", t.key.room, "user", t.key.user, "err", err)
 		}
 		cancel()

@@ -8,14 +8,15 @@
 //
 //	node := signaling.NewNode(nil)
 //	svc, err := meeting.New(node, &meeting.Options{
-//		Members: membership,                  // who belongs to which room (chat's membership)
-//		Online:  tracker,                     // optional: presence, for `onlineUsers`
-//		Store:   meeting.NewMemoryStore(nil), // or redismeeting for several nodes
+//		Members:   membership,                  // who belongs to which room (chat's membership)
+//		RoomTopic: chat.RoomTopic,              // where a room's members listen
+//		Online:    tracker,                     // optional: presence, for `onlineUsers`
+//		Store:     meeting.NewMemoryStore(nil), // or redismeeting for several nodes
 //	})
 //	defer svc.Close()
 //
 // The package never imports chat or presence: it consumes the small Members and Online
-// interfaces. The root package's huddle.New wires them to chat and presence, with leaving a
+// interfaces and the RoomTopic func. The root package's huddle.New wires them to chat and presence, with leaving a
 // room (LeaveRoom), a user going offline (UserOffline) and the recovery at start (Recover).
 //
 // # How the types fit
@@ -23,11 +24,11 @@
 // A Meeting is the state of one room's meeting: host, type, link, creation time and its
 // Participants in join order. Each Participant carries its media state and the ids of its
 // sessions bound to the meeting. A session is bound by its `start_meeting`, `join_meeting` or
-// first `video-signal`: it is subscribed to signaling.MeetingTopic(roomID), and `video-signal`
+// first `video-signal`: it is subscribed to Topic(roomID), and `video-signal`
 // reaches the target's bound sessions only (a publication to that topic restricted with
 // signaling.OnlyUser). Events for every member (`meeting_invitation`, `meeting_ended`,
-// `meeting_host_changed`) are published to signaling.RoomTopic(roomID), to which chat subscribes
-// every member session.
+// `meeting_host_changed`) are published to Options.RoomTopic(roomID) (chat.RoomTopic), to
+// which chat subscribes every member session.
 //
 // Every change goes through a Store's atomic Update; MemoryStore serves one node and tests, a
 // Redis store several nodes and restarts. A Meeting's JSON is the ActiveMeeting wire object;

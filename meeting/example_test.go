@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/meeting"
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/huddle-go/huddle/signaling/signalingtest"
@@ -28,11 +29,11 @@ func Example() {
 		if ev == signaling.SessionConnected {
 			rooms, _ := members.Rooms(ctx, s.User().ID)
 			for _, r := range rooms {
-				_ = node.Subscribe(ctx, s.ID(), signaling.RoomTopic(r))
+				_ = node.Subscribe(ctx, s.ID(), chat.RoomTopic(r))
 			}
 		}
 	})
-	svc, err := meeting.New(node, &meeting.Options{Members: members})
+	svc, err := meeting.New(node, &meeting.Options{Members: members, RoomTopic: chat.RoomTopic})
 	if err != nil {
 		log.Fatal(err)
 	}

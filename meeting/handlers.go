@@ -88,7 +88,7 @@ func (svc *Service) startMeeting(ctx context.Context, s *signaling.Session, e si
 		svc.unbindSessions(ctx, in.RoomID, []string{s.ID()})
 		return undo(err)
 	}
-	svc.publish(ctx, signaling.RoomTopic(in.RoomID), "meeting_invitation", m, signaling.ExceptUser(u.ID))
+	svc.publish(ctx, svc.roomTopic(in.RoomID), "meeting_invitation", m, signaling.ExceptUser(u.ID))
 	svc.log.Debug("meeting: started", "room", in.RoomID, "host", u.ID)
 	return nil
 }
@@ -194,7 +194,7 @@ func (svc *Service) joinMeeting(ctx context.Context, s *signaling.Session, e sig
 	)
 	// Subscribe before joining: a participant who joins right after us sends its
 	// meeting_user_joined to us as soon as its update is stored, and we must not miss it.
-	topic := signaling.MeetingTopic(in.RoomID)
+	topic := Topic(in.RoomID)
 	hadTopic := slices.Contains(s.Topics(), topic)
 	if err := svc.hub.Subscribe(ctx, sid, topic); err != nil {
 		return fmt.Errorf("meeting: join %s: %w", in.RoomID, err)
@@ -252,7 +252,7 @@ func (svc *Service) joinMeeting(ctx context.Context, s *signaling.Session, e sig
 // announceJoin sends `meeting_user_joined` for u, who has just joined the meeting after (a
 // rejoin when rejoin), to those who are to offer to u.
 func (svc *Service) announceJoin(ctx context.Context, after *Meeting, u signaling.User, rejoin bool) {
-	topic := signaling.MeetingTopic(after.RoomID)
+	topic := Topic(after.RoomID)
 	ev := userEvent{User: u, RoomID: after.RoomID, Rejoin: rejoin}
 	if rejoin {
 		// Everyone rebuilds its connection to a returning participant.
@@ -340,7 +340,7 @@ func (svc *Service) leaveMeeting(ctx context.Context, s *signaling.Session, e si
 	}
 	svc.bindingsOf(s).remove(roomID)
 	svc.unbindSessions(ctx, roomID, gone.sessions())
-	svc.publish(ctx, signaling.MeetingTopic(roomID), "meeting_user_left", userEvent{User: gone.User, RoomID: roomID}, signaling.ExceptUser(u.ID))
+	svc.publish(ctx, Topic(roomID), "meeting_user_left", userEvent{User: gone.User, RoomID: roomID}, signaling.ExceptUser(u.ID))
 	if empty {
 		svc.armEmpty(roomID)
 	}
@@ -404,6 +404,6 @@ func (svc *Service) mediaState(ctx context.Context, s *signaling.Session, e sign
 	if err != nil {
 		return err
 	}
-	svc.publish(ctx, signaling.MeetingTopic(in.RoomID), "media_state", mediaEvent{RoomID: in.RoomID, User: u, Media: media}, signaling.ExceptUser(u.ID))
+	svc.publish(ctx, Topic(in.RoomID), "media_state", mediaEvent{RoomID: in.RoomID, User: u, Media: media}, signaling.ExceptUser(u.ID))
 	return nil
 }

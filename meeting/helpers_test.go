@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/clock"
 	"github.com/huddle-go/huddle/meeting"
 	"github.com/huddle-go/huddle/signaling"
@@ -122,7 +123,7 @@ func newEnv(t *testing.T, opts *meeting.Options) *env {
 		}
 		rooms, _ := e.members.Rooms(ctx, s.User().ID)
 		for _, r := range rooms {
-			if err := e.node.Subscribe(ctx, s.ID(), signaling.RoomTopic(r)); err != nil {
+			if err := e.node.Subscribe(ctx, s.ID(), chat.RoomTopic(r)); err != nil {
 				t.Errorf("subscribe %s: %v", r, err)
 			}
 		}
@@ -131,7 +132,7 @@ func newEnv(t *testing.T, opts *meeting.Options) *env {
 	if opts != nil {
 		o = *opts
 	}
-	o.Members = e.members
+	o.Members, o.RoomTopic = e.members, chat.RoomTopic
 	if o.Store == nil {
 		o.Store = e.store
 	}

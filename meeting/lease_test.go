@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/clock"
 	"github.com/huddle-go/huddle/meeting"
 	"github.com/huddle-go/huddle/signaling"
@@ -116,12 +117,12 @@ func newCluster(t *testing.T, opts func(node string, o *meeting.Options)) *clust
 			}
 			rooms, _ := c.members.Rooms(ctx, s.User().ID)
 			for _, r := range rooms {
-				if err := m.node.Subscribe(ctx, s.ID(), signaling.RoomTopic(r)); err != nil {
+				if err := m.node.Subscribe(ctx, s.ID(), chat.RoomTopic(r)); err != nil {
 					t.Errorf("subscribe %s: %v", r, err)
 				}
 			}
 		})
-		o := meeting.Options{Store: c.shared, Members: c.members, Logger: testLogger(t)}
+		o := meeting.Options{Store: c.shared, Members: c.members, RoomTopic: chat.RoomTopic, Logger: testLogger(t)}
 		if opts != nil {
 			opts(id, &o)
 		}

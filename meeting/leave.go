@@ -50,7 +50,7 @@ func (svc *Service) LeaveRoom(ctx context.Context, roomID, userID string) error 
 		}
 	}
 	svc.unbindSessions(ctx, roomID, gone.sessions())
-	svc.publish(ctx, signaling.MeetingTopic(roomID), "meeting_user_left", userEvent{User: gone.User, RoomID: roomID}, signaling.ExceptUser(userID))
+	svc.publish(ctx, Topic(roomID), "meeting_user_left", userEvent{User: gone.User, RoomID: roomID}, signaling.ExceptUser(userID))
 	if empty {
 		svc.armEmpty(roomID)
 	}

@@ -258,7 +258,7 @@ func (svc *Service) letIn(ctx context.Context, roomID, userID, hostID string) er
 	}
 	// Subscribe the knocking sessions before they join, as join_meeting does: a participant who
 	// joins right after must reach them.
-	topic := signaling.MeetingTopic(roomID)
+	topic := Topic(roomID)
 	var early []string
 	if k := m.knockOf(userID); k != nil {
 		for _, sid := range k.Sessions {

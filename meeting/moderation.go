@@ -135,7 +135,7 @@ func (svc *Service) moderate(ctx context.Context, s *signaling.Session, e signal
 	// To every session of the target: a removal concerns its other tabs too, and the user topic
 	// is not the one the removal unsubscribes.
 	svc.publish(ctx, signaling.UserTopic(userID), "moderated", moderatedEvent{RoomID: roomID, Action: in.Action, By: host})
-	topic := signaling.MeetingTopic(roomID)
+	topic := Topic(roomID)
 	switch in.Action {
 	case ActionLowerHand:
 		svc.publish(ctx, topic, "media_state", mediaEvent{RoomID: roomID, User: target.User, Media: target.Media}, signaling.ExceptUser(userID))
@@ -192,7 +192,7 @@ func (svc *Service) lockMeeting(ctx context.Context, s *signaling.Session, e sig
 	if err != nil {
 		return err
 	}
-	svc.publish(ctx, signaling.MeetingTopic(in.RoomID), "meeting_locked", lockedEvent{RoomID: in.RoomID, Locked: *in.Locked})
+	svc.publish(ctx, Topic(in.RoomID), "meeting_locked", lockedEvent{RoomID: in.RoomID, Locked: *in.Locked})
 	if *in.Locked {
 		return nil
 	}

@@ -24,6 +24,11 @@ type Members interface {
 	Rooms(ctx context.Context, userID string) ([]string, error)
 }
 
+// Topic names the topic of a room's meeting: the sessions bound to the meeting are subscribed
+// to it, and it carries the meeting's own events (`video-signal`, `media_state`,
+// `meeting_user_joined`, ...). Events for every member of the room go to Options.RoomTopic.
+func Topic(roomID string) string { return "meeting:" + roomID }
+
 // Online tells which users are online; presence's tracker satisfies it.
 type Online interface {
 	// Online returns those of userIDs that are online.
@@ -60,12 +65,16 @@ type Options struct {
 	// Members answers membership questions (required): only members start, see and join a
 	// room's meeting, and catch-up invitations go to the rooms Members.Rooms lists.
 	Members Members
+	// RoomTopic names the topic on which every member of a room listens, where the service
+	// publishes `meeting_invitation`, `meeting_ended` and `meeting_host_changed` (required):
+	// chat.RoomTopic, whose topics chat subscribes the members' sessions to.
+	RoomTopic func(roomID string) string
 	// Online fills `onlineUsers` of `room_info_response` with the room's online members. Nil:
 	// `onlineUsers` lists the participants that have a connected session bound to the meeting,
 	// plus the requester (the users a mesh client has to connect to).
 	Online Online
-	// ICE returns the ICE servers of `room_info_response` for a user (pass Node.ICEServers).
-	// Default: the hub's ICEServers.
+	// ICE returns the ICE servers of `room_info_response` for a user (Node.Config().ICEServers).
+	// Default: the hub's Config().ICEServers.
 	ICE func(userID string) []signaling.ICEServer
 	// LinkBase prefixes the room id (path-escaped) in `meetingLink`. Default: "/meeting/".
 	LinkBase string
@@ -82,7 +91,7 @@ type Options struct {
 	EmptyTimeout time.Duration
 	// MaxParticipants bounds a meeting's participants (the mesh limit). Default: 8.
 	MaxParticipants int
-	// Clock drives the graces and timeouts. Default: the hub's Clock(), or the wall clock when
+	// Clock drives the graces and timeouts. Default: the hub's Config().Clock, or the wall clock when
 	// that is nil.
 	Clock clock.Clock
 	// Logger receives the service's logs (failures of timers and session hooks). Default: silent.
@@ -96,7 +105,7 @@ type Options struct {
 	// node that stops or dies hands its timers over (see Leaser).
 
 	// NodeID names this service as the holder of timer leases; the nodes sharing a Store need
-	// distinct ids. Default: the hub's ID(), or a random id when that is empty.
+	// distinct ids. Default: the hub's Config().NodeID, or a random id when that is empty.
 	NodeID string
 	// SweepInterval is how often the service reads the Store's active meetings to renew its
 	// leases and take over the timers that no live node holds. Default: 5 s; negative: no
@@ -136,15 +145,16 @@ const closeTimeout = 5 * time.Second
 // timers. With a Store that implements Leaser, it shares the timers with the other nodes of the
 // Store (see Leaser). All methods are safe for concurrent use.
 type Service struct {
-	hub     signaling.Hub
-	store   Store
-	leaser  Leaser // nil: every timer is local
-	members Members
-	online  Online
-	ice     func(string) []signaling.ICEServer
-	clock   clock.Clock
-	log     *slog.Logger
-	o       Options // with defaults filled in
+	hub       signaling.Hub
+	store     Store
+	leaser    Leaser // nil: every timer is local
+	members   Members
+	roomTopic func(roomID string) string
+	online    Online
+	ice       func(string) []signaling.ICEServer
+	clock     clock.Clock
+	log       *slog.Logger
+	o         Options // with defaults filled in
 
 	ctx    context.Context // cancelled by Close; used by timers and hooks
 	cancel context.CancelFunc
@@ -176,11 +186,15 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 	if o.Members == nil {
 		return nil, errors.New("meeting: New: Options.Members is required")
 	}
+	if o.RoomTopic == nil {
+		return nil, errors.New("meeting: New: Options.RoomTopic is required (chat.RoomTopic)")
+	}
 	if o.Store == nil {
 		o.Store = NewMemoryStore(nil)
 	}
+	cfg := hub.Config()
 	if o.ICE == nil {
-		o.ICE = hub.ICEServers
+		o.ICE = cfg.ICEServers
 	}
 	if o.LinkBase == "" {
 		o.LinkBase = DefaultLinkBase
@@ -202,14 +216,14 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 		o.CallTimeout = DefaultCallTimeout
 	}
 	if o.Clock == nil {
-		o.Clock = hub.Clock()
+		o.Clock = cfg.Clock
 	}
 	o.Clock = clock.Or(o.Clock)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if o.NodeID == "" {
-		o.NodeID = hub.ID()
+		o.NodeID = cfg.NodeID
 		if o.NodeID == "" {
 			o.NodeID = randomID()
 		}
@@ -222,18 +236,19 @@ func New(hub signaling.Hub, opts *Options) (*Service, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	svc := &Service{
-		hub:     hub,
-		store:   o.Store,
-		members: o.Members,
-		online:  o.Online,
-		ice:     o.ICE,
-		clock:   o.Clock,
-		log:     o.Logger,
-		o:       o,
-		ctx:     ctx,
-		cancel:  cancel,
-		timers:  map[timerKey]*timerEntry{},
-		leases:  map[string]lease{},
+		hub:       hub,
+		store:     o.Store,
+		members:   o.Members,
+		roomTopic: o.RoomTopic,
+		online:    o.Online,
+		ice:       o.ICE,
+		clock:     o.Clock,
+		log:       o.Logger,
+		o:         o,
+		ctx:       ctx,
+		cancel:    cancel,
+		timers:    map[timerKey]*timerEntry{},
+		leases:    map[string]lease{},
 	}
 	if l, ok := o.Store.(Leaser); ok && o.SweepInterval > 0 {
 		svc.leaser = l
@@ -416,7 +431,7 @@ func (svc *Service) publish(ctx context.Context, topic, event string, data any, 
 // unbindSessions unsubscribes sessions, wherever they are, from the room's meeting topic.
 func (svc *Service) unbindSessions(ctx context.Context, roomID string, sessions []string) {
 	for _, id := range sessions {
-		if err := svc.hub.Unsubscribe(ctx, id, signaling.MeetingTopic(roomID)); err != nil {
+		if err := svc.hub.Unsubscribe(ctx, id, Topic(roomID)); err != nil {
 			svc.log.Warn("meeting: unsubscribe failed", "room", roomID, "session", id, "err", err)
 		}
 	}
@@ -451,7 +466,7 @@ func (svc *Service) endMeeting(ctx context.Context, roomID, reason, exceptSessio
 	if exceptSession != "" {
 		opts = append(opts, signaling.ExceptSession(exceptSession))
 	}
-	topic := signaling.RoomTopic(roomID)
+	topic := svc.roomTopic(roomID)
 	svc.publish(ctx, topic, "meeting_ended", ended{RoomID: roomID, Reason: reason}, opts...)
 	svc.publish(ctx, topic, "meeting_invitation", snap)
 	for _, p := range snap.Participants {

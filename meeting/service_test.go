@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/meeting"
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/matryer/is"
@@ -388,7 +389,8 @@ func TestNewRejectsMissingOrBadOptions(t *testing.T) {
 		{"no hub", nil, &meeting.Options{Members: &roomMembers{}}, "hub is nil"},
 		{"nil options", signaling.NewNode(nil), nil, "Options.Members is required"},
 		{"no members", signaling.NewNode(nil), &meeting.Options{}, "Options.Members is required"},
-		{"unknown host policy", signaling.NewNode(nil), &meeting.Options{Members: &roomMembers{}, HostPolicy: "vote"}, `unknown HostPolicy "vote"`},
+		{"no room topic", signaling.NewNode(nil), &meeting.Options{Members: &roomMembers{}}, "Options.RoomTopic is required"},
+		{"unknown host policy", signaling.NewNode(nil), &meeting.Options{Members: &roomMembers{}, RoomTopic: chat.RoomTopic, HostPolicy: "vote"}, `unknown HostPolicy "vote"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)

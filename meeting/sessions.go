@@ -69,7 +69,7 @@ func (svc *Service) bindingsOf(s *signaling.Session) *bindings {
 
 // subscribe binds s to the room's meeting topic and remembers the binding on the session.
 func (svc *Service) subscribe(ctx context.Context, s *signaling.Session, roomID string) error {
-	if err := svc.hub.Subscribe(ctx, s.ID(), signaling.MeetingTopic(roomID)); err != nil {
+	if err := svc.hub.Subscribe(ctx, s.ID(), Topic(roomID)); err != nil {
 		return err
 	}
 	svc.bindingsOf(s).add(roomID)
@@ -92,11 +92,19 @@ func (svc *Service) onSession(ctx context.Context, s *signaling.Session, ev sign
 	}
 }
 
+// startRooms returns the rooms of s's user, read from Members once per session start for every
+// service reading the same membership (signaling.Session.StartValue).
+func (svc *Service) startRooms(ctx context.Context, s *signaling.Session) ([]string, error) {
+	v, err := s.StartValue(svc.members, func() (any, error) { return svc.members.Rooms(ctx, s.User().ID) })
+	rooms, _ := v.([]string)
+	return rooms, err
+}
+
 // catchUp sends the new session one active `meeting_invitation` per active meeting in the user's
 // rooms that the user does not host (PROTOCOL.md §3).
 func (svc *Service) catchUp(ctx context.Context, s *signaling.Session) {
 	u := s.User()
-	rooms, err := s.StartRooms(ctx, svc.members.Rooms) // shared with the other services' hooks
+	rooms, err := svc.startRooms(ctx, s) // shared with the other services' hooks
 	if err != nil {
 		svc.log.Error("meeting: catch-up: rooms", "user", u.ID, "session", s.ID(), "err", err)
 		return

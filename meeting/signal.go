@@ -52,7 +52,7 @@ func (svc *Service) videoSignal(ctx context.Context, s *signaling.Session, e sig
 	if in.TargetID == u.ID {
 		return signaling.Errorf(signaling.CodeBadRequest, "video-signal: targetId is the sender")
 	}
-	topic := signaling.MeetingTopic(in.RoomID)
+	topic := Topic(in.RoomID)
 	if in.Type == "candidate" && svc.boundHere(s, in.RoomID) {
 		// The hot path, many per connection: a session bound to the meeting (start_meeting,
 		// join_meeting or an earlier signal, and still subscribed to its topic, which leaving,
@@ -91,7 +91,7 @@ func (svc *Service) boundHere(s *signaling.Session, roomID string) bool {
 	if !svc.bindingsOf(s).has(roomID) {
 		return false
 	}
-	return slices.Contains(s.Topics(), signaling.MeetingTopic(roomID))
+	return slices.Contains(s.Topics(), Topic(roomID))
 }
 
 // bindSignaler binds the session of a participant that signals from a session it did not join

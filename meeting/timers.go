@@ -174,7 +174,7 @@ func (svc *Service) graceExpired(roomID, userID string) {
 		svc.retry(graceKey(roomID, userID), err, func() { svc.graceExpired(roomID, userID) })
 		return
 	}
-	svc.publish(ctx, signaling.MeetingTopic(roomID), "meeting_user_left", userEvent{User: gone.User, RoomID: roomID})
+	svc.publish(ctx, Topic(roomID), "meeting_user_left", userEvent{User: gone.User, RoomID: roomID})
 	svc.unbindSessions(ctx, roomID, gone.sessions())
 	if empty {
 		svc.armEmpty(roomID)
@@ -232,7 +232,7 @@ func (svc *Service) hostGraceExpired(roomID string) {
 			return
 		}
 		if host.ID != "" {
-			svc.publish(ctx, signaling.RoomTopic(roomID), "meeting_host_changed", hostChanged{RoomID: roomID, Host: host})
+			svc.publish(ctx, svc.roomTopic(roomID), "meeting_host_changed", hostChanged{RoomID: roomID, Host: host})
 			for _, u := range waiting { // the new host answers the lobby now (lobby.go)
 				svc.publish(ctx, signaling.UserTopic(host.ID), "knock", knockEvent{RoomID: roomID, User: u})
 			}

@@ -107,7 +107,7 @@ func (t *Tracker) tryDeliver(ctx context.Context, a *announcement) error {
 	}
 	env := signaling.Envelope{Event: "presence", Data: json.RawMessage(raw)}
 	for len(a.rooms) > 0 {
-		if err := t.hub.Publish(ctx, signaling.RoomTopic(a.rooms[0]), env, signaling.ExceptUser(a.user.ID)); err != nil {
+		if err := t.hub.Publish(ctx, t.topic(a.rooms[0]), env, signaling.ExceptUser(a.user.ID)); err != nil {
 			return fmt.Errorf("presence: publish to room %s: %w", a.rooms[0], err)
 		}
 		a.rooms = a.rooms[1:]

@@ -8,14 +8,14 @@
 // PUBLISH per room on Redis), so a co-member sharing two rooms with the user gets it twice,
 // with the same content.
 //
-//	tracker, err := presence.New(node, &presence.Options{Rooms: membership, Store: store})
+//	tracker, err := presence.New(node, &presence.Options{Rooms: membership, RoomTopic: chat.RoomTopic, Store: store})
 //	defer tracker.Close()
 //
 // The pieces:
 //
 //   - Rooms is what presence asks about membership: a user's rooms and a room's members. chat's
 //     membership store satisfies it; the server wires the two, so presence never imports chat.
-//     Announcements go to signaling.RoomTopic of each room, to which chat subscribes every
+//     Announcements go to Options.RoomTopic of each room (chat.RoomTopic), to which chat subscribes every
 //     session of a member (at session start and at join_room); without chat, subscribe them
 //     yourself in a hook at signaling.StageSubscribe, so it runs before presence sends its snapshot
 //     (see the package Example).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 
+	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/presence"
 	"github.com/huddle-go/huddle/signaling"
 	"github.com/huddle-go/huddle/signaling/signalingtest"
@@ -70,11 +71,11 @@ func Example() {
 		if ev == signaling.SessionConnected {
 			ids, _ := rooms.Rooms(ctx, s.User().ID)
 			for _, r := range ids {
-				_ = node.Subscribe(ctx, s.ID(), signaling.RoomTopic(r))
+				_ = node.Subscribe(ctx, s.ID(), chat.RoomTopic(r))
 			}
 		}
 	})
-	tracker, err := presence.New(node, &presence.Options{Rooms: rooms})
+	tracker, err := presence.New(node, &presence.Options{Rooms: rooms, RoomTopic: chat.RoomTopic})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -31,13 +31,21 @@ func (t *Tracker) snapshot(ctx context.Context, users []signaling.User) (wireSna
 	return snap, nil
 }
 
+// startRooms returns the rooms of s's user, read from Rooms once per session start for every
+// service reading the same membership (signaling.Session.StartValue).
+func (t *Tracker) startRooms(ctx context.Context, s *signaling.Session) ([]string, error) {
+	v, err := s.StartValue(t.rooms, func() (any, error) { return t.rooms.Rooms(ctx, s.User().ID) })
+	rooms, _ := v.([]string)
+	return rooms, err
+}
+
 // sendSnapshot sends `presence_snapshot` of the user's co-members to a new session. On failure
 // nothing is sent (an empty or partial list would be wrong); the client may ask with
 // `get_presence`.
 func (t *Tracker) sendSnapshot(ctx context.Context, s *signaling.Session) {
 	ctx, cancel := t.bound(ctx)
 	defer cancel()
-	rooms, err := s.StartRooms(ctx, t.rooms.Rooms) // shared with the other services' hooks
+	rooms, err := t.startRooms(ctx, s) // shared with the other services' hooks
 	if err != nil {
 		t.logFailure("presence: snapshot at session start", err, "session", s.ID())
 		return

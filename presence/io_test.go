@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/clock"
 	"github.com/huddle-go/huddle/presence"
 	"github.com/huddle-go/huddle/signaling"
@@ -104,7 +105,7 @@ func TestFailedAnnouncementIsRetried(t *testing.T) {
 			rs := &flakyRooms{rooms: rooms{"r1": {alice, bob}, "r2": {alice, carol}}}
 			hub := &flakyHub{Node: node}
 			node.OnSessionAt(signaling.StageSubscribe, roomSubscriber(node, rs.rooms))
-			tr, err := presence.New(hub, &presence.Options{Rooms: rs, Clock: clk, Logger: log})
+			tr, err := presence.New(hub, &presence.Options{Rooms: rs, RoomTopic: chat.RoomTopic, Clock: clk, Logger: log})
 			is.NoErr(err)
 			hooks := &hookLog{note: make(chan struct{})}
 			node.OnSession(hooks.record)
@@ -169,7 +170,7 @@ func TestOnePublishPerRoom(t *testing.T) {
 	rs := rooms{"big": big, "small": {alice, bob}}
 	hub := &flakyHub{Node: node}
 	node.OnSessionAt(signaling.StageSubscribe, roomSubscriber(node, rs))
-	tr, err := presence.New(hub, &presence.Options{Rooms: rs, Clock: clk})
+	tr, err := presence.New(hub, &presence.Options{Rooms: rs, RoomTopic: chat.RoomTopic, Clock: clk})
 	is.NoErr(err)
 	t.Cleanup(func() {
 		_ = node.Shutdown(context.Background())

@@ -20,14 +20,17 @@ type Options struct {
 	// MemoryStore, which serves one node.
 	Store Store
 	// Rooms gives the audience of a user's presence: the members of its rooms, reached through
-	// signaling.RoomTopic of each room (chat subscribes the members' sessions to it). Required:
-	// New returns an error without it.
+	// RoomTopic of each room. Required: New returns an error without it.
 	Rooms Rooms
+	// RoomTopic names the topic on which every member of a room listens, where announcements
+	// go: chat.RoomTopic, whose topics chat subscribes the members' sessions to. Required: New
+	// returns an error without it.
+	RoomTopic func(roomID string) string
 	// NodeID names this node in the Store; nodes sharing a Store need distinct ids. A process
 	// that reuses the id of an earlier one clears what that one left behind when it starts.
-	// Default: the hub's ID(), or a random id when that is empty.
+	// Default: the hub's Config().NodeID, or a random id when that is empty.
 	NodeID string
-	// Clock drives the heartbeat and stamps lastSeen. Default: the hub's Clock(), or the wall
+	// Clock drives the heartbeat and stamps lastSeen. Default: the hub's Config().Clock, or the wall
 	// clock when that is nil.
 	Clock clock.Clock
 	// Logger receives store and broker failures. Default: silent.
@@ -67,11 +70,15 @@ func (o *Options) setDefaults(hub signaling.Hub) error {
 	if o.Rooms == nil {
 		return errors.New("presence: New: Options.Rooms is required")
 	}
+	if o.RoomTopic == nil {
+		return errors.New("presence: New: Options.RoomTopic is required (chat.RoomTopic)")
+	}
 	if o.Store == nil {
 		o.Store = NewMemoryStore(nil)
 	}
+	cfg := hub.Config()
 	if o.NodeID == "" {
-		o.NodeID = hub.ID()
+		o.NodeID = cfg.NodeID
 	}
 	if o.NodeID == "" {
 		var b [16]byte
@@ -79,7 +86,7 @@ func (o *Options) setDefaults(hub signaling.Hub) error {
 		o.NodeID = hex.EncodeToString(b[:])
 	}
 	if o.Clock == nil {
-		o.Clock = hub.Clock()
+		o.Clock = cfg.Clock
 	}
 	o.Clock = clock.Or(o.Clock)
 	if o.Logger == nil {

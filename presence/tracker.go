@@ -30,6 +30,7 @@ type Tracker struct {
 	hub   signaling.Hub
 	store Store
 	rooms Rooms
+	topic func(roomID string) string // Options.RoomTopic
 	node  string
 	clock clock.Clock
 	log   *slog.Logger
@@ -76,6 +77,7 @@ func New(hub signaling.Hub, opts *Options) (*Tracker, error) {
 		hub:   hub,
 		store: o.Store,
 		rooms: o.Rooms,
+		topic: o.RoomTopic,
 		node:  o.NodeID,
 		clock: o.Clock,
 		log:   o.Logger,

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/clock"
 	"github.com/huddle-go/huddle/presence"
 	"github.com/huddle-go/huddle/signaling"
@@ -104,7 +105,7 @@ func roomSubscriber(hub signaling.Hub, rs presence.Rooms) signaling.SessionHook 
 			panic(err)
 		}
 		for _, r := range ids {
-			if err := hub.Subscribe(ctx, s.ID(), signaling.RoomTopic(r)); err != nil {
+			if err := hub.Subscribe(ctx, s.ID(), chat.RoomTopic(r)); err != nil {
 				panic(err)
 			}
 		}
@@ -133,6 +134,9 @@ func startNode(t *testing.T, clk *clock.Manual, nodeOpts *signaling.NodeOptions,
 		to = *trOpts
 	}
 	to.Logger = log
+	if to.RoomTopic == nil {
+		to.RoomTopic = chat.RoomTopic
+	}
 	if to.Rooms != nil {
 		node.OnSessionAt(signaling.StageSubscribe, roomSubscriber(node, to.Rooms))
 	}
@@ -476,6 +480,7 @@ func TestNewRequiresHubAndRooms(t *testing.T) {
 		{"no hub", nil, &presence.Options{Rooms: rooms{}}, "hub is nil"},
 		{"nil options", signaling.NewNode(nil), nil, "Options.Rooms is required"},
 		{"no rooms", signaling.NewNode(nil), &presence.Options{}, "Options.Rooms is required"},
+		{"no room topic", signaling.NewNode(nil), &presence.Options{Rooms: rooms{}}, "Options.RoomTopic is required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)

@@ -126,12 +126,11 @@ func UserTopic(userID string) string { return "user:" + userID }
 // SessionTopic names the topic of one session, wherever it is; a Node subscribes it.
 func SessionTopic(sessionID string) string { return "session:" + sessionID }
 
-// RoomTopic names a chat room's topic; chat subscribes its members' sessions.
-func RoomTopic(roomID string) string { return "room:" + roomID }
+func nodeTopic(nodeID string) string { return "node:" + nodeID }
 
-// MeetingTopic names a meeting's topic; meeting subscribes the sessions bound to it.
-func MeetingTopic(roomID string) string { return "meeting:" + roomID }
-func nodeTopic(nodeID string) string    { return "node:" + nodeID }
+// handoverTopic is where an adopter asks, every node at once, for a session (node_handover.go);
+// the nodes with cross-node resume on subscribe to it.
+const handoverTopic = "handover"
 
 // Broker messages carry a small header before the event, which is encoded once with the JSON
 // codec: kind, flags, then length-prefixed strings. Control messages ask the nodes that hold a
@@ -140,7 +139,7 @@ const (
 	msgEvent byte = iota + 1
 	msgSubscribe
 	msgUnsubscribe
-	msgHandoverRequest // to session:<id>: "give me this session" (node_handover.go)
+	msgHandoverRequest // to handover: "give me this session" (node_handover.go)
 	msgHandoverOffer   // to node:<id>: the session's state
 	msgHandoverCommit  // to node:<id>: "I am subscribed; send the tail and let go"
 	msgHandoverTail    // to node:<id>: what arrived since the offer

@@ -9,10 +9,13 @@
 //
 // # The core contract: *Node, through Hub
 //
-// The domain packages (chat, presence, meeting) take a Hub: the methods of *Node they use, all
-// of them declared, none probed. Hub is an interface so that an application can wrap its Node
-// (to instrument Publish, say); it is not meant to be implemented from scratch, because the
-// Sessions that handlers and hooks receive are made by a Node. In practice: pass your *Node.
+// The domain packages (chat, presence, meeting) take a Hub: the methods of *Node they act with
+// (handlers, session hooks, subscriptions, publishing), all of them declared, none probed, and
+// Config, the node's id, clock, limits and ICE servers, which a service reads once when it is
+// created. Hub is an interface so that an application can wrap its Node (to instrument
+// Publish, say); it is not meant to be implemented from scratch, because the Sessions that
+// handlers and hooks receive are made by a Node. In practice: pass your *Node. The package
+// knows no chat and no meeting: their topics (chat.RoomTopic, meeting.Topic) are theirs.
 //
 // # How the types fit (and where they live)
 //
@@ -21,7 +24,7 @@
 //     (OnSessionAt): at a session start chat subscribes (StageSubscribe), meeting catches up
 //     (StageCatchUp), presence sends its snapshot (StageSnapshot), whatever order the services
 //     were created in; the hooks of one start share one read of the user's rooms
-//     (Session.StartRooms).
+//     (Session.StartValue).
 //   - lifecycle.go: Node.Serve runs one Session per Conn: it queues the `session` frame and
 //     starts the writer, runs the Connected (or Resumed) hooks, then reads frames.
 //   - dispatch.go: each frame is charged to the session's rate limit when it arrives and
@@ -35,12 +38,13 @@
 //     when the Conn is a BatchWriter. Closes with 1000, 1008 and 1012 write the queue first.
 //   - topics.go: Node.Publish encodes an event once and hands it to the Broker; every Node
 //     subscribed to the topic queues the same bytes to its sessions (UserTopic, SessionTopic,
-//     RoomTopic, MeetingTopic). Subscription changes for sessions on other nodes wait for
-//     those nodes with a CountingBroker.
+//     and the domains' own). Subscription changes for sessions on other nodes wait for those
+//     nodes with a CountingBroker.
 //   - resume.go, node_handover.go: a dropped session waits ResumeWindow for its client to come
 //     back with its resume token and last seq, and replays exactly what it missed, or nothing
 //     (a fresh session) when it cannot; with HandoverTimeout (on by default on a
-//     CrossProcessBroker such as signaling/redisbroker), even on another node.
+//     CrossProcessBroker such as signaling/redisbroker), even on another node, asked for over
+//     broker subscriptions of the control plane's own (the handover topic and the node's).
 //   - limits.go: at most MaxSessionsPerUser sessions per user and node.
 //   - shutdown.go: Node.Shutdown stops intake, writes every queue and closes with 1012.
 //

@@ -2,6 +2,8 @@ package signaling_test
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -164,5 +166,54 @@ func TestHandoverOnByDefaultOnCrossProcessBroker(t *testing.T) {
 				t.Fatal("node A's shutdown did not finish")
 			}
 		})
+	}
+}
+
+// topicLog is a Broker that records the topics published to.
+type topicLog struct {
+	signaling.Broker
+	mu     sync.Mutex
+	topics []string
+}
+
+func (b *topicLog) Publish(ctx context.Context, topic string, msg []byte) error {
+	b.mu.Lock()
+	b.topics = append(b.topics, topic)
+	b.mu.Unlock()
+	return b.Broker.Publish(ctx, topic, msg)
+}
+
+func (b *topicLog) take() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.topics
+	b.topics = nil
+	return t
+}
+
+// TestHandoverOnItsOwnTopics: a handover asks on the control plane's topics (the handover topic
+// and the nodes' own), never on a topic that carries events, such as the session's.
+func TestHandoverOnItsOwnTopics(t *testing.T) {
+	is := is.New(t)
+	broker := &topicLog{Broker: signaling.NewMemoryBroker()}
+	secret := []byte("shared-resume-secret")
+	opts := func(id string) *signaling.NodeOptions {
+		return &signaling.NodeOptions{ID: id, Broker: broker, ResumeSecret: secret, HandoverTimeout: time.Second}
+	}
+	nodeA, nodeB := echoNode(t, opts("a")), echoNode(t, opts("b"))
+	alice := signalingtest.Connect(t, nodeA, signaling.User{ID: "alice"}, nil)
+	first := expectSession(t, alice)
+	alice.Close(signaling.StatusGoingAway) // dropped: node A keeps the session for a resume
+	broker.take()
+
+	again := signalingtest.Connect(t, nodeB, signaling.User{ID: "alice"}, &signaling.SessionOptions{ResumeToken: first.ResumeToken})
+	s := expectSession(t, again)
+	is.True(s.Resumed)                     // handed over from node A
+	is.Equal(s.SessionID, first.SessionID) // the same session
+	topics := broker.take()
+	is.True(slices.Contains(topics, "handover"))                           // the request went to every node with handover on
+	is.True(!slices.Contains(topics, signaling.SessionTopic(s.SessionID))) // not to the session's event topic
+	for _, topic := range topics {
+		is.True(topic == "handover" || strings.HasPrefix(topic, "node:")) // the rest between the two nodes
 	}
 }

@@ -87,14 +87,8 @@ const (
 // replace the Node: the Sessions that handlers and hooks receive are made by a Node, and a
 // wrapper hands its Node's through. All methods are safe for concurrent use.
 type Hub interface {
-	// ID names this node among the nodes sharing a Broker.
-	ID() string
-	// Clock is the node's clock, which services share for their timers.
-	Clock() clock.Clock
-	// Limits are the limits advertised to clients.
-	Limits() Limits
-	// ICEServers returns the STUN/TURN servers (with credentials) for a user.
-	ICEServers(userID string) []ICEServer
+	// Config describes the node, for a service to read once, when it is created.
+	Config() Config
 	// Session returns a session this node holds (attached or waiting for a resume), or nil.
 	Session(id string) *Session
 	// Handle registers the handler for an event name; an event that has one already is an
@@ -112,6 +106,20 @@ type Hub interface {
 	UnsubscribeUser(ctx context.Context, userID, topic string) error
 	// Publish encodes e once and delivers it to every session subscribed to topic.
 	Publish(ctx context.Context, topic string, e Envelope, opts ...PublishOption) error
+}
+
+// Config is what a Node tells the services built on it about itself (Hub.Config): a value that a
+// service reads once, when it is created, to fill in its defaults.
+type Config struct {
+	// NodeID names the node among the nodes sharing a Broker (NodeOptions.ID).
+	NodeID string
+	// Clock is the node's clock, which services share for their timers (NodeOptions.Clock).
+	Clock clock.Clock
+	// Limits are the limits advertised to clients (NodeOptions.Limits, defaults filled in).
+	Limits Limits
+	// ICEServers returns the STUN/TURN servers for a user, with TURN credentials when
+	// configured (NodeOptions.ICE): what the `session` event lists.
+	ICEServers func(userID string) []ICEServer
 }
 
 // PublishOption refines a Publish or a Session.Send.

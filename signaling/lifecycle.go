@@ -167,6 +167,13 @@ func (n *Node) attach(ctx context.Context, c Conn, u User, so *SessionOptions) (
 			return nil, nil, false, fmt.Errorf("signaling: subscribe %s: %w", t, err)
 		}
 	}
+	if n.opts.HandoverTimeout > 0 { // where other nodes ask for the session (node_handover.go)
+		if err := n.ensureControlTopics(ctx); err != nil {
+			n.finalize(s)
+			_ = c.Close(StatusInternalError, "unavailable")
+			return nil, nil, false, fmt.Errorf("signaling: subscribe the control topics: %w", err)
+		}
+	}
 	return s, a, false, nil
 }
 
@@ -234,10 +241,10 @@ func (n *Node) sessionInfo(s *Session, resumed bool) sessionInfo {
 		SessionID:      s.id,
 		User:           s.user,
 		ResumeToken:    s.token,
-		ResumeWindowMs: n.ResumeWindow().Milliseconds(),
+		ResumeWindowMs: n.resumeWindow().Milliseconds(),
 		Resumed:        resumed,
 		ServerTime:     n.clock.Now().UTC().Format("2006-01-02T15:04:05.000Z07:00"),
-		ICEServers:     n.ICEServers(s.user.ID),
+		ICEServers:     n.iceServers(s.user.ID),
 		Limits:         n.opts.Limits,
 		NodeID:         n.id,
 	}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/huddle-go/huddle/clock"
-	"github.com/huddle-go/huddle/internal/serial"
 )
 
 // Node is the Hub of one server process: it runs sessions over any Conn, routes their events to
@@ -50,15 +49,7 @@ type Node struct {
 	pids  atomic.Uint64
 	seen  recentIDs // publish ids delivered last, so that a publish run twice is delivered once (dedupe.go)
 
-	ctrl serial.Queue // control work from Broker deliveries (control.go)
-
-	hoMu      sync.Mutex
-	hoWaiters map[string]chan brokerMsg // session id → the adopting Serve call
-	hoSub     func() error              // the node topic's subscription
-	hoSubbing chan struct{}             // closed when a Subscribe of the node topic in progress ends
-
-	ackMu sync.Mutex
-	acks  map[string]chan bool // subscription changes waiting for other nodes (topics.go)
+	cp controlPlane // messages between nodes that are not events (control.go)
 }
 
 var _ Hub = (*Node)(nil)
@@ -106,45 +97,42 @@ func NewNode(opts *NodeOptions) *Node {
 	o = o.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Node{
-		id:        o.ID,
-		codec:     o.Codec,
-		broker:    o.Broker,
-		log:       o.Logger,
-		clock:     o.Clock,
-		opts:      o,
-		secret:    o.ResumeSecret,
-		ctx:       ctx,
-		cancel:    cancel,
-		handlers:  map[string]Handler{},
-		pending:   map[string]*atomic.Int64{},
-		sessions:  map[string]*Session{},
-		byUser:    map[string][]*Session{},
-		hoWaiters: map[string]chan brokerMsg{},
-		acks:      map[string]chan bool{},
-		topics:    map[string]*topicSubs{},
+		id:       o.ID,
+		codec:    o.Codec,
+		broker:   o.Broker,
+		log:      o.Logger,
+		clock:    o.Clock,
+		opts:     o,
+		secret:   o.ResumeSecret,
+		ctx:      ctx,
+		cancel:   cancel,
+		handlers: map[string]Handler{},
+		pending:  map[string]*atomic.Int64{},
+		sessions: map[string]*Session{},
+		byUser:   map[string][]*Session{},
+		topics:   map[string]*topicSubs{},
 	}
 }
 
 // ID returns the node's id.
 func (n *Node) ID() string { return n.id }
 
-// Clock returns the node's clock, so that domain services can share it.
-func (n *Node) Clock() clock.Clock { return n.clock }
+// Config describes the node to the services built on it.
+func (n *Node) Config() Config {
+	return Config{NodeID: n.id, Clock: n.clock, Limits: n.opts.Limits, ICEServers: n.iceServers}
+}
 
-// Limits returns the limits advertised to clients.
-func (n *Node) Limits() Limits { return n.opts.Limits }
+// iceServers returns the ICE servers for a user, with TURN credentials when configured.
+func (n *Node) iceServers(userID string) []ICEServer {
+	return n.opts.ICE.Servers(userID, n.clock.Now())
+}
 
-// ResumeWindow returns how long a dropped session may be resumed (0 when resume is off).
-func (n *Node) ResumeWindow() time.Duration {
+// resumeWindow returns how long a dropped session may be resumed (0 when resume is off).
+func (n *Node) resumeWindow() time.Duration {
 	if n.opts.ResumeWindow < 0 {
 		return 0
 	}
 	return n.opts.ResumeWindow
-}
-
-// ICEServers returns the ICE servers for a user, with TURN credentials when configured.
-func (n *Node) ICEServers(userID string) []ICEServer {
-	return n.opts.ICE.Servers(userID, n.clock.Now())
 }
 
 // Handle registers h for event. An event has one handler: Handle fails with ErrHandled when
@@ -198,7 +186,7 @@ func (n *Node) runHooks(ctx context.Context, s *Session, ev SessionEvent) {
 }
 
 // runHooksLocked runs the hooks; s.hookMu must be held. For a start (Connected, Resumed) the
-// hooks share one read of the user's rooms (Session.StartRooms).
+// hooks share what they read through Session.StartValue.
 func (n *Node) runHooksLocked(ctx context.Context, s *Session, ev SessionEvent) {
 	n.hmu.RLock()
 	hooks := n.hooks

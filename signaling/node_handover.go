@@ -3,13 +3,17 @@ package signaling
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 )
 
 // Cross-node resume. A client may reconnect to any node of a cluster; when the node it reaches
-// does not hold its session, that node (the adopter) asks the holder for it over the Broker:
+// does not hold its session, that node (the adopter) asks the holder for it over the Broker.
+// This control plane has subscriptions of its own, apart from the topics that carry events: the
+// node's topic (node:<id>, direct messages) and, with HandoverTimeout on, the handover topic
+// that every such node subscribes to.
 //
-//  1. adopter → session:<id>   request {lastSeq}          the holder is subscribed to that topic
+//  1. adopter → handover       request {lastSeq}          the node holding the session answers
 //  2. holder  → node:<adopter> offer {topics, entries}    entries after lastSeq; it keeps buffering
 //  3. adopter subscribes to the topics (buffering what arrives), then → node:<holder> commit
 //  4. holder  → node:<adopter> tail {entries}             what it buffered since the offer;
@@ -43,18 +47,20 @@ type handoverTail struct {
 	Entries []handoverEntry `json:"entries"`
 }
 
-// ensureNodeTopic subscribes the node to its own topic, where handover replies and
-// subscription acknowledgements arrive. The Broker call is made without holding hoMu; callers
-// that come meanwhile wait for it.
-func (n *Node) ensureNodeTopic(ctx context.Context) error {
+// ensureControlTopics subscribes the node to its control topics: its own, where handover replies
+// and subscription acknowledgements arrive, and, with cross-node resume on, the handover topic,
+// where requests arrive. The Broker calls are made without holding the control plane's lock;
+// callers that come meanwhile wait for them.
+func (n *Node) ensureControlTopics(ctx context.Context) error {
+	cp := &n.cp
 	for {
-		n.hoMu.Lock()
-		if n.hoSub != nil {
-			n.hoMu.Unlock()
+		cp.mu.Lock()
+		if cp.sub != nil {
+			cp.mu.Unlock()
 			return nil
 		}
-		if wait := n.hoSubbing; wait != nil {
-			n.hoMu.Unlock()
+		if wait := cp.subbing; wait != nil {
+			cp.mu.Unlock()
 			select {
 			case <-wait:
 				continue
@@ -63,39 +69,54 @@ func (n *Node) ensureNodeTopic(ctx context.Context) error {
 			}
 		}
 		done := make(chan struct{})
-		n.hoSubbing = done
-		n.hoMu.Unlock()
-		cancel, err := n.broker.Subscribe(ctx, nodeTopic(n.id), n.onNodeMessage)
-		n.hoMu.Lock()
-		n.hoSubbing = nil
+		cp.subbing = done
+		cp.mu.Unlock()
+		cancel, err := n.subscribeControl(ctx)
+		cp.mu.Lock()
+		cp.subbing = nil
 		if err == nil {
-			n.hoSub = cancel
+			cp.sub = cancel
 		}
 		close(done)
-		n.hoMu.Unlock()
+		cp.mu.Unlock()
 		return err
 	}
 }
 
+// subscribeControl subscribes onNodeMessage to the node's control topics, and returns what
+// cancels both subscriptions.
+func (n *Node) subscribeControl(ctx context.Context) (func() error, error) {
+	own, err := n.broker.Subscribe(ctx, nodeTopic(n.id), n.onNodeMessage)
+	if err != nil || n.opts.HandoverTimeout <= 0 {
+		return own, err
+	}
+	requests, err := n.broker.Subscribe(ctx, handoverTopic, n.onNodeMessage)
+	if err != nil {
+		_ = own()
+		return nil, err
+	}
+	return func() error { return errors.Join(requests(), own()) }, nil
+}
+
+// onNodeMessage is the Broker's callback for the control topics.
 func (n *Node) onNodeMessage(msg []byte) {
 	m, err := unmarshalBrokerMsg(msg)
 	if err != nil {
 		return
 	}
 	switch m.kind {
-	case msgHandoverOffer, msgHandoverTail:
-		n.hoMu.Lock()
-		ch := n.hoWaiters[m.arg]
-		n.hoMu.Unlock()
-		if ch != nil {
-			m.body = append([]byte(nil), m.body...)
-			select {
-			case ch <- m:
-			default:
-			}
+	case msgHandoverRequest:
+		if m.origin == n.id {
+			return // our own request
 		}
+		if s := n.Session(m.arg); s != nil {
+			m.body = append([]byte(nil), m.body...)
+			n.control(func() { n.offer(s, m) })
+		}
+	case msgHandoverOffer, msgHandoverTail:
+		n.cp.handoverReply(m)
 	case msgControlAck:
-		n.acked(m.pid, m.flags&flagFailed == 0)
+		n.cp.acked(m.pid, m.flags&flagFailed == 0)
 	case msgHandoverCommit:
 		if s := n.Session(m.arg); s != nil {
 			n.control(func() { n.release(s, m.origin) })
@@ -126,7 +147,7 @@ func (n *Node) offer(s *Session, m brokerMsg) {
 	if json.Unmarshal(m.body, &req) != nil || req.UserID != s.user.ID {
 		return
 	}
-	if err := n.ensureNodeTopic(n.ctx); err != nil { // the commit comes to our node topic
+	if err := n.ensureControlTopics(n.ctx); err != nil { // the commit comes to our node topic
 		n.log.Warn("handover: node topic", "err", err)
 		return
 	}
@@ -187,19 +208,12 @@ func (n *Node) release(s *Session, adopter string) {
 // adopt takes a session over from the node that holds it (steps 1, 3 and 5). It reports false
 // when nobody answered in time or the gap cannot be covered: the client then starts afresh.
 func (n *Node) adopt(ctx context.Context, sid string, u User, so *SessionOptions, a *attachment) (*Session, bool) {
-	if err := n.ensureNodeTopic(ctx); err != nil {
+	if err := n.ensureControlTopics(ctx); err != nil {
 		n.log.Warn("handover: node topic", "err", err)
 		return nil, false
 	}
-	ch := make(chan brokerMsg, 2)
-	n.hoMu.Lock()
-	n.hoWaiters[sid] = ch
-	n.hoMu.Unlock()
-	defer func() {
-		n.hoMu.Lock()
-		delete(n.hoWaiters, sid)
-		n.hoMu.Unlock()
-	}()
+	ch, forget := n.cp.awaitHandover(sid)
+	defer forget()
 	wait := func(kind byte) (brokerMsg, bool) {
 		t := time.NewTimer(n.opts.HandoverTimeout)
 		defer t.Stop()
@@ -216,7 +230,7 @@ func (n *Node) adopt(ctx context.Context, sid string, u User, so *SessionOptions
 			}
 		}
 	}
-	if err := n.sendHandover(ctx, msgHandoverRequest, SessionTopic(sid), sid, handoverRequest{LastSeq: so.LastSeq, UserID: u.ID}); err != nil {
+	if err := n.sendHandover(ctx, msgHandoverRequest, handoverTopic, sid, handoverRequest{LastSeq: so.LastSeq, UserID: u.ID}); err != nil {
 		return nil, false
 	}
 	m, ok := wait(msgHandoverOffer)

@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"reflect"
 	"sync"
 	"time"
 
@@ -198,25 +199,32 @@ func (s *Session) reply(ctx context.Context, body []byte, ephemeral bool) error 
 	return nil
 }
 
-// startMemo is shared by the hooks of one session start.
-type startMemo struct {
-	rooms  []string
-	err    error
-	loaded bool
+// startMemo is shared by the hooks of one session start: the values of StartValue, by key.
+type startMemo []startEntry
+
+type startEntry struct {
+	key any
+	v   any
+	err error
 }
 
-// StartRooms returns the user's rooms for the session start in progress: the first hook that
-// asks calls load, and the other hooks of the same start get its result, so the store is read
-// once per start however many services need the rooms. Outside a start's hooks it calls load.
-// The slice is shared: do not modify it.
-func (s *Session) StartRooms(ctx context.Context, load func(ctx context.Context, userID string) ([]string, error)) ([]string, error) {
+// StartValue returns, during the hooks of a session start (SessionConnected or SessionResumed),
+// the value that load returned to the first hook of that start asking for key: services that
+// need the same data at every start read it once per start, however many they are (chat,
+// presence and meeting each need the user's rooms; they pass the membership store they read as
+// key, so that services wired to one store share one read). Outside a start's hooks, and for a
+// key that is not comparable, it calls load. A shared value must not be modified.
+func (s *Session) StartValue(key any, load func() (any, error)) (any, error) {
 	m := s.start // written and read only by the goroutine running the hooks
-	if m == nil {
-		return load(ctx, s.user.ID)
+	if m == nil || key == nil || !reflect.ValueOf(key).Comparable() {
+		return load()
 	}
-	if !m.loaded {
-		m.rooms, m.err = load(ctx, s.user.ID)
-		m.loaded = true
+	for _, e := range *m {
+		if e.key == key {
+			return e.v, e.err
+		}
 	}
-	return m.rooms, m.err
+	v, err := load()
+	*m = append(*m, startEntry{key: key, v: v, err: err})
+	return v, err
 }

@@ -65,12 +65,8 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	for _, c := range cancels {
 		_ = c()
 	}
-	n.hoMu.Lock()
-	hoSub := n.hoSub
-	n.hoSub = nil
-	n.hoMu.Unlock()
-	if hoSub != nil {
-		_ = hoSub() // outside hoMu: no lock across I/O
+	if cancel := n.cp.takeSub(); cancel != nil {
+		_ = cancel() // outside the lock: no lock across I/O
 	}
 	return err
 }

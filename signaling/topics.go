@@ -118,18 +118,9 @@ func (n *Node) deliver(t *topicSubs, msg []byte) {
 				s.enqueue(body, eph, m.pid, now)
 			}
 		}
-	case msgHandoverRequest:
-		if m.origin != n.id {
-			m.body = append([]byte(nil), m.body...)
-			n.control(func() {
-				for _, s := range *subs {
-					n.offer(s, m)
-				}
-			})
-		}
 	case msgSubscribe, msgUnsubscribe:
 		if m.origin == n.id {
-			n.acked(m.pid, true) // the origin applied it to its own sessions already
+			n.cp.acked(m.pid, true) // the origin applied it to its own sessions already
 			return
 		}
 		n.control(func() {
@@ -292,12 +283,12 @@ func (n *Node) publishControl(ctx context.Context, kind byte, via, topic string)
 		}
 		return nil
 	}
-	if err := n.ensureNodeTopic(ctx); err != nil { // where the acknowledgements arrive
+	if err := n.ensureControlTopics(ctx); err != nil { // where the acknowledgements arrive
 		return fmt.Errorf("signaling: subscription change via %s: %w", via, unavailable(err))
 	}
 	m.pid = n.id + ":c" + strconv.FormatUint(n.pids.Add(1), 36)
-	w := n.awaitAcks(m.pid)
-	defer n.forgetAcks(m.pid)
+	w := n.cp.awaitAcks(m.pid)
+	defer n.cp.forgetAcks(m.pid)
 	count, err := cb.PublishCount(ctx, via, m.marshal())
 	if err != nil {
 		return fmt.Errorf("signaling: subscription change via %s: %w", via, unavailable(err))
@@ -313,34 +304,6 @@ func (n *Node) publishControl(ctx context.Context, kind byte, via, topic string)
 		}
 	}
 	return nil
-}
-
-// awaitAcks registers a subscription change waiting for acknowledgements.
-func (n *Node) awaitAcks(pid string) chan bool {
-	ch := make(chan bool, 64)
-	n.ackMu.Lock()
-	n.acks[pid] = ch
-	n.ackMu.Unlock()
-	return ch
-}
-
-func (n *Node) forgetAcks(pid string) {
-	n.ackMu.Lock()
-	delete(n.acks, pid)
-	n.ackMu.Unlock()
-}
-
-// acked records one node's acknowledgement of a subscription change; it never blocks.
-func (n *Node) acked(pid string, ok bool) {
-	n.ackMu.Lock()
-	ch := n.acks[pid]
-	n.ackMu.Unlock()
-	if ch != nil {
-		select {
-		case ch <- ok:
-		default: // more nodes than the buffer: the waiter is well past needing this one
-		}
-	}
 }
 
 func (n *Node) subscribeLocal(ctx context.Context, s *Session, topic string) error {

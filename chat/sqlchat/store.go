@@ -82,6 +82,7 @@ type Store struct {
 	db      *sql.DB
 	dialect Dialect
 	ownsDB  bool
+	unlock  func() error // the file's lock (OpenSQLite), released by Close
 	clock   clock.Clock
 	window  time.Duration
 	batch   int
@@ -204,6 +205,9 @@ func (s *Store) Close() error {
 		s.cancel()
 		if s.ownsDB {
 			err = s.db.Close()
+		}
+		if s.unlock != nil {
+			err = errors.Join(err, s.unlock())
 		}
 	})
 	return err

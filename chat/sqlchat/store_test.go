@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -272,6 +274,50 @@ func TestDatabaseGone(t *testing.T) {
 	is.NoErr(s.Close())                                       // close
 	_, _, err = s.Append(ctx, message(t, "r1", alice, "after close"))
 	is.True(errors.Is(err, signaling.ErrUnavailable)) // a closed store refuses appends
+}
+
+// TestOneStorePerFile: while a Store has the SQLite file open, another OpenSQLite of it (here
+// in the same process; another process is refused the same way, and a killed one's lock goes
+// with it) fails with ErrInUse, saying the file is in use; once closed, the file opens again.
+func TestOneStorePerFile(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "chat.db")
+	first, err := sqlchat.OpenSQLite(ctx, path, nil)
+	is.NoErr(err) // the first store
+	_, err = sqlchat.OpenSQLite(ctx, path, nil)
+	is.True(errors.Is(err, sqlchat.ErrInUse))                           // a second one is refused
+	is.True(strings.Contains(err.Error(), "in use by another process")) // saying why
+	is.True(strings.Contains(err.Error(), path))                        // about which file
+	is.NoErr(first.Close())
+	again, err := sqlchat.OpenSQLite(ctx, path, nil)
+	is.NoErr(err) // closed, the file is free again
+	is.NoErr(again.Close())
+}
+
+// TestPostgresRefusalsSayWhy: a server that answers but has no such database, or no such role,
+// says so and how to fix it, instead of "does not answer".
+func TestPostgresRefusalsSayWhy(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	u, err := neturl.Parse(pgtest.URL(t)) // a server that answers (or the test skips)
+	is.NoErr(err)
+	noDB := *u
+	noDB.Path = "/huddle_no_such_database"
+	_, err = sqlchat.OpenPostgres(ctx, noDB.String(), nil)
+	is.True(err != nil)                                                                 // refused
+	is.True(strings.Contains(err.Error(), `has no database "huddle_no_such_database"`)) // names the database
+	is.True(strings.Contains(err.Error(), "createdb"))                                  // and how to make it
+	is.True(!strings.Contains(err.Error(), "does not answer"))                          // the server did answer
+	t.Logf("no database: %v", err)
+
+	noRole := *u
+	noRole.User = neturl.User("huddle_no_such_role")
+	_, err = sqlchat.OpenPostgres(ctx, noRole.String(), nil)
+	is.True(err != nil)                                                              // refused
+	is.True(strings.Contains(err.Error(), `refuses the role "huddle_no_such_role"`)) // names the role
+	is.True(!strings.Contains(err.Error(), "does not answer"))                       // the server did answer
+	t.Logf("no role: %v", err)
 }
 
 func TestBadConfiguration(t *testing.T) {

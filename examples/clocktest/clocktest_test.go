@@ -97,7 +97,7 @@ func TestOwnClockDrivesTypingAndMeetingGrace(t *testing.T) {
 	svc, err := chat.New(node, &chat.Options{Store: rooms, Membership: rooms}) // the node's clock, by default
 	is.NoErr(err)
 	t.Cleanup(func() { _ = svc.Close() })
-	meetings, err := meeting.New(node, &meeting.Options{Members: rooms})
+	meetings, err := meeting.New(node, &meeting.Options{Members: rooms, RoomTopic: chat.RoomTopic})
 	is.NoErr(err)
 	t.Cleanup(meetings.Close)
 	dropped := make(chan string, 4)

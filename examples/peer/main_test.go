@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/meeting"
 	"github.com/huddle-go/huddle/meeting/peer"
 	"github.com/huddle-go/huddle/signaling"
@@ -32,11 +34,11 @@ func newServer(t *testing.T, rooms ...string) string {
 	node.OnSessionAt(signaling.StageSubscribe, func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
 		if ev == signaling.SessionConnected {
 			for _, r := range rooms {
-				_ = node.Subscribe(ctx, s.ID(), signaling.RoomTopic(r))
+				_ = node.Subscribe(ctx, s.ID(), chat.RoomTopic(r))
 			}
 		}
 	})
-	svc, err := meeting.New(node, &meeting.Options{Members: openRooms{rooms}})
+	svc, err := meeting.New(node, &meeting.Options{Members: openRooms{rooms}, RoomTopic: chat.RoomTopic})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,6 +180,19 @@ func TestRunRejectsBadArguments(t *testing.T) {
 	is.True(run(ctx, []string{"-room", "R", "-url", "ftp://x"}, noenv, &out) != nil) // not a WebSocket URL
 	is.True(run(ctx, []string{"-room", "R", "-codec", "xml"}, noenv, &out) != nil)   // unknown codec
 	is.True(run(ctx, []string{"-room", "R", "-no-such-flag"}, noenv, &out) != nil)   // unknown flag
+}
+
+// TestHelpExitsZero: -h prints the flags and the command exits 0 (it was asked for); a bad
+// argument exits 1 with the error on stderr.
+func TestHelpExitsZero(t *testing.T) {
+	is := is.New(t)
+	var out, stderr bytes.Buffer
+	err := run(context.Background(), []string{"-h"}, func(string) string { return "" }, &out)
+	is.Equal(exitCode(err, &stderr), 0)                // -h is no failure
+	is.True(strings.Contains(out.String(), "-room"))   // the usage was printed
+	is.Equal(stderr.String(), "")                      // and no error
+	is.Equal(exitCode(errors.New("boom"), &stderr), 1) // an error is
+	is.Equal(stderr.String(), "error: boom\n")         // printed
 }
 
 func TestEndpointURL(t *testing.T) {

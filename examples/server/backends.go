@@ -12,6 +12,7 @@ import (
 	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/chat/redischat"
 	"github.com/huddle-go/huddle/chat/sqlchat"
+	"github.com/huddle-go/huddle/examples/internal/cli"
 	"github.com/huddle-go/huddle/meeting"
 	"github.com/huddle-go/huddle/meeting/redismeeting"
 	"github.com/huddle-go/huddle/meeting/sqlmeeting"
@@ -99,9 +100,9 @@ func newBackends(ctx context.Context, cfg config, nodeID string, log *slog.Logge
 		b.presenceStore = presence.NewMemoryStore(nil)
 		return b, nil
 	}
-	ropts, err := redis.ParseURL(cfg.redisURL)
+	ropts, err := cli.RedisOptions(cfg.redisURL)
 	if err != nil {
-		return nil, fmt.Errorf("huddle: -redis %q: %w", cfg.redisURL, err)
+		return nil, fmt.Errorf("huddle: %w", err)
 	}
 	rdb := redis.NewClient(ropts)
 	closers = append(closers, rdb.Close)

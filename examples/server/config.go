@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/huddle-go/huddle/examples/internal/cli"
 	"github.com/huddle-go/huddle/signaling/ws"
 )
 
@@ -16,6 +17,7 @@ import (
 type config struct {
 	addr            string
 	jwtSecret       string
+	printToken      string // -print-token: print a JWT for this user and exit
 	devAuth         bool
 	devAuthAnywhere bool
 	codec           string
@@ -41,7 +43,7 @@ type config struct {
 	maxParticipants  int
 	meetingLinkBase  string
 
-	// Abuse limits and room policy (README "Security").
+	// Abuse limits and room policy (docs/security.md).
 	rooms          string
 	trustedProxies int
 	maxConnsPerIP  int
@@ -52,9 +54,7 @@ type config struct {
 var errHelp = flag.ErrHelp
 
 // envName returns the environment twin of a flag: -jwt-secret → HUDDLE_JWT_SECRET.
-func envName(flagName string) string {
-	return "HUDDLE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
+func envName(flagName string) string { return cli.EnvName(flagName) }
 
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
 	var c config
@@ -63,6 +63,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.SetOutput(out)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HS256 secret for JWTs (claims sub, username, exp); tokens come as ?token= or Authorization: Bearer")
+	fs.StringVar(&c.printToken, "print-token", "", "print a JWT for this user id, signed with -jwt-secret and valid for 24 hours, and exit: paste it into the browser client's sign-in, or pass it as ?token=")
 	fs.BoolVar(&c.devAuth, "dev-auth", false, "trust ?user=<id>&name=<name> (development only; loopback -addr only; with -jwt-secret a token is still required)")
 	fs.BoolVar(&c.devAuthAnywhere, "dev-auth-anywhere", false, "allow -dev-auth on a non-loopback -addr (anyone can claim any user)")
 	fs.StringVar(&c.codec, "codec", "json", "default codec: json ({event,data}) or json-payload ({event,payload}, the original web client's dialect)")
@@ -94,26 +95,14 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		fmt.Fprintf(out, "Usage: huddle-server [flags]\n\nEvery flag can also be set by its environment twin, e.g. -jwt-secret by %s.\n\n", envName("jwt-secret"))
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	set, err := cli.Parse(fs, args, getenv)
+	if errors.Is(err, flag.ErrHelp) {
 		return c, err
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || envErr != nil {
-			return
-		}
-		if v := getenv(envName(f.Name)); v != "" {
-			if err := fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Errorf("huddle: %s=%q: %w", envName(f.Name), v, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return c, envErr
+	if err != nil {
+		return c, fmt.Errorf("huddle: %w", err)
 	}
-	c.dataSet = set["data"] || getenv(envName("data")) != ""
+	c.dataSet = set["data"]
 	c.allowedOrigins = splitList(origins)
 	c.iceServers = splitList(ice)
 	return c, c.validate()
@@ -130,8 +119,16 @@ func splitList(s string) []string {
 }
 
 func (c config) validate() error {
+	if c.printToken != "" && c.jwtSecret == "" {
+		return errors.New("huddle: -print-token signs a JWT with -jwt-secret: give it too (go run ./examples/server -jwt-secret \"$SECRET\" -print-token alice)")
+	}
 	if c.jwtSecret == "" && !c.devAuth {
 		return errors.New("huddle: no authentication configured: pass -jwt-secret <secret> (or HUDDLE_JWT_SECRET) to accept HS256 JWTs, or -dev-auth to trust ?user=&name= while developing on this machine")
+	}
+	if c.jwtSecret != "" && !c.devAuth {
+		if err := cli.CheckJWTSecret(c.jwtSecret); err != nil {
+			return fmt.Errorf("huddle: %w", err)
+		}
 	}
 	if c.devAuth && !c.devAuthAnywhere && !isLoopback(c.addr) {
 		return fmt.Errorf("huddle: -dev-auth lets anyone claim any user, so it only listens on loopback; -addr %q is not loopback (use 127.0.0.1:PORT, or add -dev-auth-anywhere if you really mean it)", c.addr)

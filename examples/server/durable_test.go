@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/huddle-go/huddle/chat/sqlchat"
@@ -88,6 +89,21 @@ func TestHealthzReportsTheStore(t *testing.T) {
 	}
 }
 
+// TestOneServerPerFile: a second server on the SQLite file of a running one refuses to start,
+// saying the file is in use; once the first stops, the file is free (a killed server's lock goes
+// with it: TestRestartOnSQLite starts again on the file of one killed with SIGKILL).
+func TestOneServerPerFile(t *testing.T) {
+	is := is.New(t)
+	path := filepath.Join(t.TempDir(), "one.db")
+	first := startServer(t, "-dev-auth", "-data", path)
+	err := run(context.Background(), []string{"-dev-auth", "-addr", "127.0.0.1:0", "-data", path}, func(string) string { return "" }, io.Discard)
+	is.True(err != nil)                                                 // the second server does not start
+	is.True(strings.Contains(err.Error(), "in use by another process")) // because the file is in use
+	is.True(strings.Contains(err.Error(), path))                        // which file
+	is.NoErr(first.stop(t))
+	startServer(t, "-dev-auth", "-data", path) // the file is free again
+}
+
 // TestDatabaseGoneLater: when the SQLite database goes away under a running server, a message
 // gets `unavailable` and no acknowledgement, /healthz says 503, and every message acknowledged
 // before is in the file.
@@ -103,7 +119,8 @@ func TestDatabaseGoneLater(t *testing.T) {
 	is.NoErr(err) // the server starts on the file
 	done := make(chan error, 1)
 	go func() { done <- srv.serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	stop := sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop)
 	addr := out.waitFor(t, listenLine, wait)
 	ts := &testServer{URL: "http://" + addr, WS: "ws://" + addr + "/ws"}
 
@@ -126,6 +143,7 @@ func TestDatabaseGoneLater(t *testing.T) {
 	is.True(!h.Store.OK)                            // the store is down
 	t.Logf("healthz: %+v", h)
 
+	stop() // the server lets the file go
 	again, err := sqlchat.OpenSQLite(context.Background(), path, nil)
 	is.NoErr(err) // the file
 	defer again.Close()

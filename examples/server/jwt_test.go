@@ -15,6 +15,9 @@ import (
 	"github.com/matryer/is"
 )
 
+// testSecret is a -jwt-secret long enough to be accepted (32 bytes or more).
+const testSecret = "server-secret-0123456789abcdef-xyz"
+
 func token(t *testing.T, secret string, sub string, exp time.Time) string {
 	t.Helper()
 	c := jwtauth.Claims{Username: "Dana", RegisteredClaims: jwt.RegisteredClaims{Subject: sub}}
@@ -31,19 +34,19 @@ func token(t *testing.T, secret string, sub string, exp time.Time) string {
 // TestJWTBeforeUpgrade: the reference server with -jwt-secret answers a bad, missing or expired
 // token with HTTP 401 before any upgrade, and accepts a good one.
 func TestJWTBeforeUpgrade(t *testing.T) {
-	ts := startServer(t, "-jwt-secret", "server-secret")
+	ts := startServer(t, "-jwt-secret", testSecret)
 	hour := time.Now().Add(time.Hour)
 	tests := []struct {
 		name  string
 		query string
 		ok    bool
 	}{
-		{"valid", "?token=" + token(t, "server-secret", "dana", hour), true},
+		{"valid", "?token=" + token(t, testSecret, "dana", hour), true},
 		{"missing", "", false},
 		{"garbage", "?token=not-a-jwt", false},
 		{"wrong secret", "?token=" + token(t, "other-secret", "dana", hour), false},
-		{"expired", "?token=" + token(t, "server-secret", "dana", time.Now().Add(-time.Minute)), false},
-		{"no exp", "?token=" + token(t, "server-secret", "dana", time.Time{}), false},
+		{"expired", "?token=" + token(t, testSecret, "dana", time.Now().Add(-time.Minute)), false},
+		{"no exp", "?token=" + token(t, testSecret, "dana", time.Time{}), false},
 		{"dev params are not accepted", "?user=dana&name=Dana", false},
 	}
 	for _, tc := range tests {

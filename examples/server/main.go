@@ -4,7 +4,8 @@
 //	go run ./examples/server -dev-auth
 //
 // and on Redis, for several nodes behind a load balancer, with -redis redis://127.0.0.1:6379/0.
-// Every flag has an environment twin: -jwt-secret is HUDDLE_JWT_SECRET, and so on.
+// Every flag has an environment twin: -jwt-secret is HUDDLE_JWT_SECRET, and so on. With
+// -jwt-secret, -print-token alice prints a token for the user alice and exits.
 package main
 
 import (
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -36,6 +38,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	cfg, err := parseConfig(args, getenv, stdout)
 	if err != nil {
 		return err
+	}
+	if cfg.printToken != "" {
+		return printToken(cfg, time.Now(), stdout)
 	}
 	srv, err := newServer(ctx, cfg, stdout)
 	if err != nil {

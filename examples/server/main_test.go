@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -148,24 +149,71 @@ func TestConfigRefusals(t *testing.T) {
 		{"bad codec", []string{"-dev-auth", "-codec", "xml"}, nil, "want json or json-payload"},
 		{"bad host policy", []string{"-dev-auth", "-host-policy", "vote"}, nil, "want end, transfer or continue"},
 		{"bad env value", []string{"-dev-auth"}, map[string]string{"HUDDLE_HOST_GRACE": "soon"}, "HUDDLE_HOST_GRACE"},
+		{"bad duration", []string{"-dev-auth", "-resume-window", "5"}, nil, `invalid value "5" for flag -resume-window: not a duration: write a number and a unit, such as 90s`},
+		{"bad duration in the twin", []string{"-dev-auth"}, map[string]string{"HUDDLE_RESUME_WINDOW": "5"}, `HUDDLE_RESUME_WINDOW="5" (the environment twin of -resume-window): not a duration`},
+		{"bad boolean", []string{"-dev-auth=yes"}, nil, `invalid boolean value "yes" for -dev-auth: not a boolean: write true or false`},
+		{"bad boolean in the twin", nil, map[string]string{"HUDDLE_DEV_AUTH": "yes"}, `HUDDLE_DEV_AUTH="yes" (the environment twin of -dev-auth): not a boolean`},
+		{"short JWT secret", []string{"-jwt-secret", "s3cret"}, nil, "-jwt-secret is 6 bytes: it signs every token, so it must be at least 32 bytes"},
+		{"short JWT secret in the twin", nil, map[string]string{"HUDDLE_JWT_SECRET": "s3cret"}, "at least 32 bytes"},
+		{"redis without a scheme", []string{"-dev-auth", "-redis", "localhost:6379"}, nil, `-redis "localhost:6379" has no scheme: write redis://localhost:6379`},
+		{"print-token without a secret", []string{"-dev-auth", "-print-token", "alice"}, nil, "-print-token signs a JWT with -jwt-secret"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
 			getenv := func(k string) string { return tc.env[k] }
 			err := run(context.Background(), tc.args, getenv, io.Discard)
-			is.True(err != nil)                             // the server refuses to start
-			is.True(strings.Contains(err.Error(), tc.want)) // with a message that says why
+			is.True(err != nil)                                           // the server refuses to start
+			is.True(strings.Contains(err.Error(), tc.want))               // with a message that says why
+			is.True(!strings.Contains(err.Error(), "parse error"))        // in its own words, not flag's
+			is.True(!strings.Contains(err.Error(), "invalid URL scheme")) // nor go-redis's
 		})
 	}
 }
 
+// TestShortSecretWithDevAuth: -dev-auth is for development, where a short -jwt-secret is fine.
+func TestShortSecretWithDevAuth(t *testing.T) {
+	is := is.New(t)
+	_, err := parseConfig([]string{"-dev-auth", "-jwt-secret", "s3cret"}, func(string) string { return "" }, io.Discard)
+	is.NoErr(err) // accepted
+}
+
+// TestHelp: -h prints the flags, -print-token among them, and is no error for main (exit 0).
+func TestHelp(t *testing.T) {
+	is := is.New(t)
+	var out strings.Builder
+	err := run(context.Background(), []string{"-h"}, func(string) string { return "" }, &out)
+	is.True(errors.Is(err, errHelp))                             // main exits 0 on it
+	is.True(strings.Contains(out.String(), "-print-token"))      // the usage lists the flags
+	is.True(strings.Contains(out.String(), "HUDDLE_JWT_SECRET")) // and says they have twins
+}
+
+// TestPrintToken: -print-token prints a JWT the same server (same -jwt-secret) accepts for that
+// user, and exits without serving.
+func TestPrintToken(t *testing.T) {
+	is := is.New(t)
+	var out strings.Builder
+	is.NoErr(run(context.Background(), []string{"-jwt-secret", testSecret, "-print-token", "alice"}, func(string) string { return "" }, &out)) // printed
+	tok := strings.TrimSpace(out.String())
+	is.Equal(strings.Count(tok, "."), 2) // one JWT, alone on its line
+
+	ts := startServer(t, "-jwt-secret", testSecret)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	conn, _, err := ws.Dial(ctx, ts.WS+"?token="+tok, nil)
+	is.NoErr(err) // accepted
+	c := signalingtest.NewClient(t, conn, signaling.JSON)
+	var s struct{ User signaling.User }
+	is.NoErr(c.Expect("session", wait).Bind(&s))
+	is.Equal(s.User, signaling.User{ID: "alice", Username: "alice"}) // as alice
+}
+
 func TestEnvTwins(t *testing.T) {
 	is := is.New(t)
-	env := map[string]string{"HUDDLE_JWT_SECRET": "s3cret", "HUDDLE_MAX_PARTICIPANTS": "4", "HUDDLE_CODEC": "json-payload"}
+	env := map[string]string{"HUDDLE_JWT_SECRET": testSecret, "HUDDLE_MAX_PARTICIPANTS": "4", "HUDDLE_CODEC": "json-payload"}
 	cfg, err := parseConfig([]string{"-codec", "json"}, func(k string) string { return env[k] }, io.Discard)
 	is.NoErr(err)
-	is.Equal(cfg.jwtSecret, "s3cret")                                  // env fills an unset flag
+	is.Equal(cfg.jwtSecret, testSecret)                                // env fills an unset flag
 	is.Equal(cfg.maxParticipants, 4)                                   // of any type
 	is.Equal(cfg.codec, "json")                                        // a flag on the command line wins over its env twin
 	is.Equal(envName("dev-auth-anywhere"), "HUDDLE_DEV_AUTH_ANYWHERE") // the naming rule

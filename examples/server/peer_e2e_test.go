@@ -200,7 +200,7 @@ func TestMeshThroughReferenceServer(t *testing.T) {
 
 // BenchmarkMesh measures, for meshes of 2, 4 and 6 headless Pion peers through the reference
 // server on loopback, the time from the joins to every pair connected with its data channel
-// open (ms/mesh; ns/op also counts dialing the peers). The README's figures come from
+// open (ms/mesh; ns/op also counts dialing the peers). docs/performance.md's figures come from
 //
 //	go test -run '^$' -bench BenchmarkMesh -benchtime 5x ./examples/server/
 func BenchmarkMesh(b *testing.B) {

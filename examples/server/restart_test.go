@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huddle-go/huddle/chat/wschat"
 	"github.com/huddle-go/huddle/internal/pgtest"
 	"github.com/huddle-go/huddle/internal/redistest"
 	"github.com/huddle-go/huddle/signaling/ws"
@@ -89,7 +90,7 @@ func collect(t *testing.T, wsURL string) *collector {
 	return collectWith(t, wsURL, 50*time.Millisecond)
 }
 
-// collectWith connects a ws.Client with Reconnect and Resync, whose reconnects wait at least
+// collectWith connects a ws.Client with Reconnect and a wschat.Resync hook, whose reconnects wait at least
 // about minBackoff.
 func collectWith(t *testing.T, wsURL string, minBackoff time.Duration) *collector {
 	t.Helper()
@@ -97,7 +98,7 @@ func collectWith(t *testing.T, wsURL string, minBackoff time.Duration) *collecto
 	defer cancel()
 	c, err := ws.Connect(ctx, wsURL, &ws.ClientOptions{
 		Reconnect:  true,
-		Resync:     true,
+		Hook:       wschat.NewResync(nil),
 		MinBackoff: minBackoff,
 		MaxBackoff: 10 * minBackoff,
 	})
@@ -194,8 +195,8 @@ func reports(t *testing.T, who string, evs []ws.Event) int {
 	t.Helper()
 	total := 0
 	for _, ev := range evs {
-		if ev.Event == ws.ResyncedEvent {
-			var r ws.ResyncReport
+		if ev.Event == wschat.ResyncedEvent {
+			var r wschat.ResyncReport
 			_ = json.Unmarshal(ev.Data, &r)
 			t.Logf("%s re-synced %+v", who, r)
 			total += r.Messages
@@ -314,8 +315,8 @@ func TestRestartOnSQLite(t *testing.T) {
 				say(carol, "r1", "c", k)
 				carol.waitFor(fmt.Sprint("the ack of c", k), 20*time.Second, acked("c", k))
 			}
-			alice.waitFor("alice's re-sync", 20*time.Second, after(aliceAt, has(ws.ResyncedEvent, nil)))
-			bob.waitFor("bob's re-sync", 20*time.Second, after(bobAt, has(ws.ResyncedEvent, nil)))
+			alice.waitFor("alice's re-sync", 20*time.Second, after(aliceAt, has(wschat.ResyncedEvent, nil)))
+			bob.waitFor("bob's re-sync", 20*time.Second, after(bobAt, has(wschat.ResyncedEvent, nil)))
 			say(alice, "r1", "m", i) // the retry of an unacknowledged message, same clientMsgId
 		}
 		alice.waitFor(fmt.Sprint("the ack of m", i), 20*time.Second, acked("m", i))
@@ -428,7 +429,7 @@ func TestKilledNodeOnPostgres(t *testing.T) {
 	aliceAt := alice.count()
 	a.kill()
 	target.Store(&url.URL{Scheme: "http", Host: strings.TrimPrefix(b.URL, "http://")})
-	alice.waitFor("alice's re-sync on b", 30*time.Second, after(aliceAt, has(ws.ResyncedEvent, nil)))
+	alice.waitFor("alice's re-sync on b", 30*time.Second, after(aliceAt, has(wschat.ResyncedEvent, nil)))
 	select {
 	case err := <-sent:
 		if err != nil {

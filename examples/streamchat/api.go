@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/examples/streamchat/accounts"
 	"github.com/huddle-go/huddle/signaling"
 	"golang.org/x/crypto/bcrypt"
@@ -360,11 +361,11 @@ func (s *server) join(ctx context.Context, u signaling.User, roomID string) erro
 	if err := s.b.chat.Join(ctx, roomID, u); err != nil {
 		return err
 	}
-	if err := s.node.SubscribeUser(ctx, u.ID, signaling.RoomTopic(roomID)); err != nil {
+	if err := s.node.SubscribeUser(ctx, u.ID, chat.RoomTopic(roomID)); err != nil {
 		return err
 	}
 	ev := signaling.Envelope{Event: "member_joined", Data: map[string]any{"roomId": roomID, "user": u}}
-	if err := s.node.Publish(ctx, signaling.RoomTopic(roomID), ev, signaling.ExceptUser(u.ID)); err != nil {
+	if err := s.node.Publish(ctx, chat.RoomTopic(roomID), ev, signaling.ExceptUser(u.ID)); err != nil {
 		s.log.Info("member_joined not published", "room", roomID, "err", err)
 	}
 	return nil

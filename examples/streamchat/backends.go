@@ -11,6 +11,7 @@ import (
 	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/chat/sqlchat"
 	"github.com/huddle-go/huddle/clock"
+	"github.com/huddle-go/huddle/examples/internal/cli"
 	"github.com/huddle-go/huddle/examples/streamchat/accounts"
 	"github.com/huddle-go/huddle/meeting"
 	"github.com/huddle-go/huddle/meeting/redismeeting"
@@ -106,10 +107,10 @@ func newBackends(ctx context.Context, cfg config, c clock.Clock, log *slog.Logge
 		}
 		return b, nil
 	}
-	ropts, err := redis.ParseURL(cfg.redisURL)
+	ropts, err := cli.RedisOptions(cfg.redisURL)
 	if err != nil {
 		_ = b.close()
-		return nil, fmt.Errorf("streamchat: -redis %q: %w", cfg.redisURL, err)
+		return nil, fmt.Errorf("streamchat: %w", err)
 	}
 	rdb := redis.NewClient(ropts)
 	b.closers = append(b.closers, rdb.Close)

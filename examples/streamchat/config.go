@@ -7,8 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/huddle-go/huddle/examples/internal/cli"
 )
 
 // config is the server's configuration, from flags and their HUDDLE_* environment twins.
@@ -46,9 +49,7 @@ type config struct {
 var errHelp = flag.ErrHelp
 
 // envName returns the environment twin of a flag: -jwt-secret → HUDDLE_JWT_SECRET.
-func envName(flagName string) string {
-	return "HUDDLE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
+func envName(flagName string) string { return cli.EnvName(flagName) }
 
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
 	var c config
@@ -83,24 +84,11 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 		fmt.Fprintf(out, "Usage: streamchat [flags]\n\nEvery flag can also be set by its environment twin, e.g. -jwt-secret by %s.\n\n", envName("jwt-secret"))
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return c, err
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || envErr != nil {
-			return
+	if _, err := cli.Parse(fs, args, getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
 		}
-		if v := getenv(envName(f.Name)); v != "" {
-			if err := fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Errorf("streamchat: %s=%q: %w", envName(f.Name), v, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return c, envErr
+		return c, fmt.Errorf("streamchat: %w", err)
 	}
 	c.rooms, c.allowedOrigins, c.iceServers = splitList(rooms), splitList(origins), splitList(ice)
 	return c, c.validate()
@@ -148,12 +136,31 @@ func (c config) validate() error {
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return errors.New("streamchat: -tls-cert and -tls-key go together")
 	}
+	if c.jwtSecret != "" {
+		if err := cli.CheckJWTSecret(c.jwtSecret); err != nil {
+			return fmt.Errorf("streamchat: %w (or leave it out: a secret is generated and kept in the database)", err)
+		}
+	}
 	if c.web != "" {
 		if st, err := os.Stat(c.web); err != nil || !st.IsDir() {
-			return fmt.Errorf("streamchat: -web %q is not a directory (build the app first: see README)", c.web)
+			return fmt.Errorf("streamchat: -web %q is not a directory (build the app first: see docs/streamchat.md)", c.web)
+		}
+		if !hasIndex(c.web) {
+			return fmt.Errorf("streamchat: -web %q has no index.html (nor index.csr.html): name the folder of the app's build that holds it, such as dist/stream-chat/browser (see docs/streamchat.md)", c.web)
 		}
 	}
 	return nil
+}
+
+// hasIndex reports whether dir holds the app's entry page: index.html, or index.csr.html for a
+// build with server-side rendering (web.go serves either).
+func hasIndex(dir string) bool {
+	for _, name := range []string{"index.html", "index.csr.html"} {
+		if st, err := os.Stat(filepath.Join(dir, name)); err == nil && st.Mode().IsRegular() {
+			return true
+		}
+	}
+	return false
 }
 
 func newLogger(cfg config, w io.Writer) *slog.Logger {

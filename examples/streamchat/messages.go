@@ -97,7 +97,7 @@ func (s *server) createMessage(w http.ResponseWriter, r *http.Request, p princip
 		s.failed(w, r, err)
 		return
 	}
-	if err := s.node.Publish(r.Context(), signaling.RoomTopic(room.ID), signaling.Envelope{Event: "message", Data: stored}); err != nil {
+	if err := s.node.Publish(r.Context(), chat.RoomTopic(room.ID), signaling.Envelope{Event: "message", Data: stored}); err != nil {
 		s.log.Info("message stored but not delivered", "message", stored.ID, "err", err)
 	}
 	writeJSON(w, http.StatusCreated, stored)

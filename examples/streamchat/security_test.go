@@ -140,8 +140,11 @@ func TestRefreshRotation(t *testing.T) {
 	is.Equal(code, http.StatusUnauthorized)
 }
 
+// testSecret is a -jwt-secret long enough to be accepted (32 bytes or more).
+const testSecret = "test-secret-0123456789abcdef-xyzw"
+
 func TestAccessTokens(t *testing.T) {
-	ts := startServer(t, []string{"-jwt-secret", "test-secret"}, nil)
+	ts := startServer(t, []string{"-jwt-secret", testSecret}, nil)
 	alice := ts.register(t, "alice")
 	mint := func(secret string, method jwt.SigningMethod, c jwt.MapClaims) string {
 		tok, err := jwt.NewWithClaims(method, c).SignedString([]byte(secret))
@@ -170,15 +173,15 @@ func TestAccessTokens(t *testing.T) {
 		ok          bool
 	}{
 		{"the server's own token", alice.Access, true},
-		{"minted with the secret", mint("test-secret", jwt.SigningMethodHS256, good), true},
+		{"minted with the secret", mint(testSecret, jwt.SigningMethodHS256, good), true},
 		{"no token", "", false},
 		{"other secret", mint("other", jwt.SigningMethodHS256, good), false},
 		{"alg none", none, false},
-		{"HS512", mint("test-secret", jwt.SigningMethodHS512, good), false},
-		{"expired", mint("test-secret", jwt.SigningMethodHS256, with("exp", now.Add(-time.Minute).Unix())), false},
-		{"no exp", mint("test-secret", jwt.SigningMethodHS256, with("exp", nil)), false},
-		{"issued in the future", mint("test-secret", jwt.SigningMethodHS256, with("iat", now.Add(time.Hour).Unix())), false},
-		{"unknown user", mint("test-secret", jwt.SigningMethodHS256, with("sub", "someone-else")), false},
+		{"HS512", mint(testSecret, jwt.SigningMethodHS512, good), false},
+		{"expired", mint(testSecret, jwt.SigningMethodHS256, with("exp", now.Add(-time.Minute).Unix())), false},
+		{"no exp", mint(testSecret, jwt.SigningMethodHS256, with("exp", nil)), false},
+		{"issued in the future", mint(testSecret, jwt.SigningMethodHS256, with("iat", now.Add(time.Hour).Unix())), false},
+		{"unknown user", mint(testSecret, jwt.SigningMethodHS256, with("sub", "someone-else")), false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -182,7 +182,7 @@ func bearer(r *http.Request) string {
 }
 
 // Authenticate is the WebSocket's authenticator: the access token from ?token= (what the app
-// sends) or a Bearer header. The session does not end at the token's exp: see README.
+// sends) or a Bearer header. The session does not end at the token's exp: see docs/streamchat.md.
 func (t *tokens) Authenticate(r *http.Request) (signaling.Identity, error) {
 	raw := bearer(r)
 	if raw == "" {

@@ -187,7 +187,7 @@ func runCommand(t *testing.T, args []string, env map[string]string) (string, *sy
 	}
 }
 
-// TestOneCommand: the README's command (flags, environment twins, a SQLite file created on the
+// TestOneCommand: docs/streamchat.md's command (flags, environment twins, a SQLite file created on the
 // first run, seeded rooms) serves, and stops cleanly when its context ends.
 func TestOneCommand(t *testing.T) {
 	is := is.New(t)
@@ -288,6 +288,38 @@ func selfSigned(t *testing.T, dir string) (string, string, *x509.CertPool) {
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
+}
+
+// TestConfigRefusalsSayWhy: the refusals a newcomer meets first name the flag and the fix.
+func TestConfigRefusalsSayWhy(t *testing.T) {
+	empty := t.TempDir() // a folder, but not the app's build
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"web folder without index.html", []string{"-web", empty}, nil, "has no index.html"},
+		{"short JWT secret", []string{"-jwt-secret", "test-secret"}, nil, "-jwt-secret is 11 bytes: it signs every token, so it must be at least 32 bytes"},
+		{"bad duration", []string{"-access-ttl", "12"}, nil, `invalid value "12" for flag -access-ttl: not a duration`},
+		{"bad duration in the twin", nil, map[string]string{"HUDDLE_ACCESS_TTL": "12"}, `HUDDLE_ACCESS_TTL="12" (the environment twin of -access-ttl): not a duration`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			_, err := parseConfig(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
+			is.True(err != nil)                             // refused
+			is.True(strings.Contains(err.Error(), tc.want)) // saying why
+		})
+	}
+}
+
+// TestRedisURLWithoutScheme: -redis localhost:6379 says which URL is meant, before any dial.
+func TestRedisURLWithoutScheme(t *testing.T) {
+	is := is.New(t)
+	err := run(context.Background(), []string{"-data", filepath.Join(t.TempDir(), "s.db"), "-redis", "localhost:6379"}, func(string) string { return "" }, io.Discard)
+	is.True(err != nil)                                                                                           // refused
+	is.True(strings.Contains(err.Error(), `-redis "localhost:6379" has no scheme: write redis://localhost:6379`)) // the URL it meant
+	is.True(!strings.Contains(err.Error(), "invalid URL scheme"))                                                 // not go-redis's words
 }
 
 func TestConfigErrors(t *testing.T) {

@@ -6,6 +6,7 @@ package sqlitedb
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -13,6 +14,10 @@ import (
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
+
+// ErrInUse is the error of Lock when another process (or another Lock in this one) holds the
+// database file.
+var ErrInUse = errors.New("the SQLite file is in use by another process; one process per file")
 
 // Open opens the SQLite database file at path, creating it when missing, with journal_mode=WAL,
 // the given synchronous level ("" means NORMAL; NORMAL or FULL), busy_timeout=10 s and

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/meeting"
 	"github.com/huddle-go/huddle/meeting/peer"
 	"github.com/huddle-go/huddle/signaling"
@@ -112,12 +113,12 @@ func newTestServer(t testing.TB, so *serverOptions, rooms ...string) *testServer
 		}
 		members.add(s.User())
 		for _, r := range rooms {
-			if err := node.Subscribe(ctx, s.ID(), signaling.RoomTopic(r)); err != nil {
+			if err := node.Subscribe(ctx, s.ID(), chat.RoomTopic(r)); err != nil {
 				t.Errorf("subscribe %s to %s: %v", s.ID(), r, err)
 			}
 		}
 	})
-	o.meeting.Members = members
+	o.meeting.Members, o.meeting.RoomTopic = members, chat.RoomTopic
 	o.meeting.Logger = testLogger(t, "meeting")
 	svc, err := meeting.New(node, &o.meeting)
 	if err != nil {

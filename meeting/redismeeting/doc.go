@@ -8,7 +8,7 @@
 // with its own id (a *signaling.Node's ID by default):
 //
 //	store, err := redismeeting.New(ctx, rdb, &redismeeting.Options{Prefix: "myapp:"})
-//	svc, err := meeting.New(node, &meeting.Options{Store: store, Members: membership})
+//	svc, err := meeting.New(node, &meeting.Options{Store: store, Members: membership, RoomTopic: chat.RoomTopic})
 //	defer svc.Close() // releases the node's timer leases
 //
 // # Keys

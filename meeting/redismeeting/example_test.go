@@ -5,6 +5,7 @@ import (
 	"log"
 	"slices"
 
+	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/meeting"
 	"github.com/huddle-go/huddle/meeting/redismeeting"
 	"github.com/huddle-go/huddle/signaling"
@@ -47,8 +48,9 @@ func ExampleNew() {
 	node := signaling.NewNode(&signaling.NodeOptions{ID: "node-1"})
 	defer node.Shutdown(context.Background())
 	svc, err := meeting.New(node, &meeting.Options{
-		Store:   store,
-		Members: membership{"standup": {{ID: "alice"}, {ID: "bob"}}},
+		Store:     store,
+		Members:   membership{"standup": {{ID: "alice"}, {ID: "bob"}}},
+		RoomTopic: chat.RoomTopic,
 	})
 	if err != nil {
 		log.Fatal(err)

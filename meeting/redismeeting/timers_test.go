@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/clock"
 	"github.com/huddle-go/huddle/meeting"
 	"github.com/huddle-go/huddle/meeting/redismeeting"
@@ -102,7 +103,7 @@ func newWorld(t *testing.T, opts *meeting.Options, store func(id string, s *redi
 			}
 			rs, _ := rooms.Rooms(ctx, s.User().ID)
 			for _, r := range rs {
-				if err := n.hub.Subscribe(ctx, s.ID(), signaling.RoomTopic(r)); err != nil {
+				if err := n.hub.Subscribe(ctx, s.ID(), chat.RoomTopic(r)); err != nil {
 					t.Errorf("subscribe %s: %v", r, err)
 				}
 			}
@@ -111,7 +112,7 @@ func newWorld(t *testing.T, opts *meeting.Options, store func(id string, s *redi
 		if opts != nil {
 			o = *opts
 		}
-		o.Members = rooms
+		o.Members, o.RoomTopic = rooms, chat.RoomTopic
 		o.Store = shared
 		if store != nil {
 			o.Store = store(id, shared)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/clock"
 	"github.com/huddle-go/huddle/internal/sqlitedb"
 	"github.com/huddle-go/huddle/internal/storetest"
@@ -108,12 +109,12 @@ func start(t *testing.T, path string, clk *clock.Manual) *server {
 	hub := signaling.NewNode(&signaling.NodeOptions{Clock: clk})
 	hub.OnSessionAt(signaling.StageSubscribe, func(ctx context.Context, s *signaling.Session, ev signaling.SessionEvent) {
 		if ev == signaling.SessionConnected { // what chat does: subscribe the member to r1
-			if err := hub.Subscribe(ctx, s.ID(), signaling.RoomTopic("r1")); err != nil {
+			if err := hub.Subscribe(ctx, s.ID(), chat.RoomTopic("r1")); err != nil {
 				t.Errorf("subscribe: %v", err)
 			}
 		}
 	})
-	svc, err := meeting.New(hub, &meeting.Options{Store: st, Members: members{}, Clock: clk,
+	svc, err := meeting.New(hub, &meeting.Options{Store: st, Members: members{}, RoomTopic: chat.RoomTopic, Clock: clk,
 		ParticipantGrace: 15 * time.Second, HostGrace: 30 * time.Second, EmptyTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)

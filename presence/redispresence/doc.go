@@ -5,7 +5,7 @@
 // Start with New, and give the Store to every node's Tracker:
 //
 //	store, err := redispresence.New(ctx, rdb, &redispresence.Options{Prefix: "myapp:"})
-//	tracker, err := presence.New(node, &presence.Options{Store: store, Rooms: membership})
+//	tracker, err := presence.New(node, &presence.Options{Store: store, Rooms: membership, RoomTopic: chat.RoomTopic})
 //
 // The Store takes the caller's redis.UniversalClient, so an app reuses its client, Sentinel or
 // Cluster setup. It needs Redis 5 or newer and does not own the client.

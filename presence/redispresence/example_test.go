@@ -4,6 +4,7 @@ import (
 	"context"
 	"log"
 
+	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/presence"
 	"github.com/huddle-go/huddle/presence/redispresence"
 	"github.com/huddle-go/huddle/signaling"
@@ -42,8 +43,9 @@ func Example() {
 	node := signaling.NewNode(&signaling.NodeOptions{ID: "node-1"})
 	defer func() { _ = node.Shutdown(context.Background()) }()
 	tracker, err := presence.New(node, &presence.Options{
-		Store: store,
-		Rooms: membership{"lobby": {{ID: "alice"}, {ID: "bob"}}},
+		Store:     store,
+		Rooms:     membership{"lobby": {{ID: "alice"}, {ID: "bob"}}},
+		RoomTopic: chat.RoomTopic,
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/huddle-go/huddle/chat"
 	"github.com/huddle-go/huddle/clock"
 	"github.com/huddle-go/huddle/internal/redistest"
 	"github.com/huddle-go/huddle/presence"
@@ -57,7 +58,7 @@ func roomSubscriber(hub signaling.Hub, rs presence.Rooms) signaling.SessionHook 
 			panic(err)
 		}
 		for _, r := range ids {
-			if err := hub.Subscribe(ctx, s.ID(), signaling.RoomTopic(r)); err != nil {
+			if err := hub.Subscribe(ctx, s.ID(), chat.RoomTopic(r)); err != nil {
 				panic(err)
 			}
 		}
@@ -77,7 +78,7 @@ func startNode(t *testing.T, id string, clk clock.Clock, broker signaling.Broker
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil)).With("node", id)
 	node := signaling.NewNode(&signaling.NodeOptions{ID: id, Broker: broker, Clock: clk, Logger: log})
 	node.OnSessionAt(signaling.StageSubscribe, roomSubscriber(node, rs))
-	tr, err := presence.New(node, &presence.Options{Store: store, Rooms: rs, Clock: clk, Logger: log})
+	tr, err := presence.New(node, &presence.Options{Store: store, Rooms: rs, RoomTopic: chat.RoomTopic, Clock: clk, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -106,7 +106,7 @@ func TestJoinOnOneNodeReachesTabOnOther(t *testing.T) {
 			if err := e.Bind(&room); err != nil {
 				return err
 			}
-			if err := n.SubscribeUser(ctx, s.User().ID, signaling.RoomTopic(room)); err != nil {
+			if err := n.SubscribeUser(ctx, s.User().ID, "room:"+room); err != nil {
 				return err
 			}
 			return s.Reply(ctx, e, "joined", room)
@@ -116,7 +116,7 @@ func TestJoinOnOneNodeReachesTabOnOther(t *testing.T) {
 			if err := e.Bind(&room); err != nil {
 				return err
 			}
-			return n.Publish(ctx, signaling.RoomTopic(room), signaling.Envelope{Event: "said", Data: room})
+			return n.Publish(ctx, "room:"+room, signaling.Envelope{Event: "said", Data: room})
 		}))) // the event had no handler yet
 		nodes = append(nodes, n)
 	}

@@ -36,25 +36,13 @@ type ClientOptions struct {
 	OnSession func(SessionInfo)
 	// OnResumeFailed is called, after OnSession and under the same rules, when a reconnect got a
 	// fresh session (`resumed: false`): whatever the old session had (rooms, meetings) is gone
-	// and the application must re-sync (join again, get_history). Send works from inside it.
+	// and the application must re-sync (join again, get_history; ClientOptions.Hook can do it).
+	// Send works from inside it.
 	OnResumeFailed func()
-	// Resync makes the client re-sync chat when a reconnect got a fresh session (`resumed:
-	// false`: the node died, the server restarted, or the resume window passed), so that no
-	// message is lost. The client remembers, for every room it received a `message` of, the
-	// last one; after OnResumeFailed it sends, for each such room, `get_history {roomId, after:
-	// <that message's id>}` (PROTOCOL.md §5), page after page, and puts the missed messages
-	// into Events as `message` events (Seq 0), followed by the live messages of the room that
-	// arrived meanwhile, so that each room's messages come in order and once each; then one
-	// ResyncedEvent per room reports how it went. The replies to these requests (`history` and
-	// `error` with a ref starting "huddle-resync:") do not reach Events. A room the client got
-	// no message of yet is not re-synced; `room_left` forgets a room. With Resync a `message`
-	// whose id was delivered already (among the last 256 of its room) is not delivered again,
-	// even as the reply to a retry with the same clientMsgId: match acknowledgements by
-	// clientMsgId.
-	Resync bool
-	// ResyncLimit bounds the messages one re-sync fetches per room; beyond it the report says
-	// Complete: false. Default: DefaultResyncLimit (1000).
-	ResyncLimit int
+	// Hook, when set, sees every event before Events and may send events of its own after a
+	// reconnect (ClientHook): chat/wschat.NewResync re-syncs chat rooms after a refused resume,
+	// so that a chat user loses no message. Default: none, every event goes to Events.
+	Hook ClientHook
 	// Logger receives the client's logs (reconnects at Info, details at Debug). Default: silent.
 	Logger *slog.Logger
 }
@@ -130,8 +118,6 @@ type Client struct {
 	err        error // why the client gave up
 	queue      []Event
 	readerDone bool
-
-	rs *resyncer // with Resync; used by the reader goroutine
 }
 
 // Connect dials url, waits for the `session` frame and returns the client. url is the full
@@ -153,9 +139,6 @@ func Connect(ctx context.Context, url string, opts *ClientOptions) (*Client, err
 		events: make(chan Event, 64),
 		wake:   make(chan struct{}, 1),
 		ready:  make(chan struct{}),
-	}
-	if o.Resync {
-		c.rs = newResyncer(o.ResyncLimit)
 	}
 	cn, info, err := c.dialSession(ctx, u)
 	if err != nil {
@@ -355,19 +338,30 @@ func (c *Client) readLoop(ctx context.Context, cn *conn) error {
 		if !c.accept(ev) {
 			continue
 		}
-		if c.rs == nil {
+		if c.opts.Hook == nil {
 			c.enqueue(ev)
 			continue
 		}
-		out, send := c.rs.handle(ev)
+		out, send := c.opts.Hook.Receive(ev)
 		c.enqueue(out...)
-		for _, f := range send {
-			wctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
-			err := cn.Write(wctx, f)
-			cancel()
-			if err != nil {
-				break // the connection broke: the next one asks again
-			}
+		c.write(ctx, cn, send) // on a failure the connection broke: the reader sees it next
+	}
+}
+
+// write sends a hook's events on cn, each within handshakeTimeout. It stops at the first failed
+// write and does not retry it: the connection is broken, and the hook asks again on the next one.
+func (c *Client) write(ctx context.Context, cn *conn, evs []signaling.Envelope) {
+	for _, e := range evs {
+		frame, err := signaling.JSON.Encode(e)
+		if err != nil {
+			c.log.Error("ws: a hook's event does not encode", "event", e.Event, "err", err)
+			continue
+		}
+		wctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+		err = cn.Write(wctx, frame)
+		cancel()
+		if err != nil {
+			return
 		}
 	}
 }
@@ -495,11 +489,8 @@ func (c *Client) reconnect(ctx context.Context) (*conn, error) {
 			if !info.Resumed && c.opts.OnResumeFailed != nil {
 				c.opts.OnResumeFailed()
 			}
-			if c.rs != nil {
-				if !info.Resumed {
-					c.rs.start()
-				}
-				c.rs.request(ctx, cn) // also re-asks for a re-sync that a lost connection interrupted
+			if c.opts.Hook != nil {
+				c.write(ctx, cn, c.opts.Hook.Reconnected(info.Resumed))
 			}
 			return cn, nil
 		}

@@ -30,9 +30,8 @@
 // that waits for the `session` frame, decodes events, and (with ClientOptions.Reconnect)
 // reconnects with backoff and resumes its session, delivering every event once and in order.
 // When a resume is refused (`resumed: false`: the node died, the server restarted, the window
-// passed), ClientOptions.Resync makes it fetch, for each room, the chat messages after the last
-// one it saw (`get_history {after}`) and deliver them as `message` events before the room's
-// live ones, so that a chat user loses none; a ResyncedEvent reports each room's re-sync.
+// passed), what the old session had is gone; a ClientHook (ClientOptions.Hook) can re-sync it,
+// as chat/wschat.Resync does for chat rooms, so that a chat user loses no message.
 //
 // # Concurrency
 //

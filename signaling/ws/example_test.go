@@ -87,22 +87,3 @@ func ExampleConnect() {
 	// user: bob
 	// echo {"text":"hi"}
 }
-
-// A client that loses no chat message across a server restart: with Resync, a refused resume
-// is followed by a re-sync of every room the client got messages of.
-func ExampleClientOptions_resync() {
-	c, err := ws.Connect(context.Background(), "ws://127.0.0.1:8080/ws?user=alice&name=Alice", &ws.ClientOptions{
-		Reconnect: true,
-		Resync:    true,
-	})
-	if err != nil {
-		return // no server in this example
-	}
-	defer c.Close()
-	for ev := range c.Events() {
-		switch ev.Event {
-		case "message": // live, or missed while away: each once, in order per room
-		case ws.ResyncedEvent: // a room caught up (ws.ResyncReport)
-		}
-	}
-}

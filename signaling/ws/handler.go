@@ -70,7 +70,7 @@ type Options struct {
 	// reason; the reference server counts them in a metric. It must not block.
 	Refused func(r *http.Request, reason Refusal)
 	// ReadLimit is the largest client frame in bytes; a bigger one closes the connection with
-	// 1009. Default: the server's Limits().MaxFrameBytes when it has that method (a
+	// 1009. Default: the server's Config().Limits.MaxFrameBytes when it has that method (a
 	// *signaling.Node has), else 64 KiB. Negative: no limit.
 	ReadLimit int64
 	// PingInterval is how often the server pings each connection. Default: 25 s. Negative: no
@@ -121,8 +121,8 @@ func (opts *Options) withDefaults(srv Server) (Options, error) {
 	}
 	if o.ReadLimit == 0 {
 		o.ReadLimit = DefaultReadLimit
-		if l, ok := srv.(interface{ Limits() signaling.Limits }); ok && l.Limits().MaxFrameBytes > 0 {
-			o.ReadLimit = int64(l.Limits().MaxFrameBytes)
+		if c, ok := srv.(interface{ Config() signaling.Config }); ok && c.Config().Limits.MaxFrameBytes > 0 {
+			o.ReadLimit = int64(c.Config().Limits.MaxFrameBytes)
 		}
 	}
 	if o.ReadLimit < 0 {

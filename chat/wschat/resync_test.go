@@ -1,4 +1,4 @@
-package ws_test
+package wschat_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/huddle-go/huddle/chat"
+	"github.com/huddle-go/huddle/chat/wschat"
 	"github.com/huddle-go/huddle/signaling/ws"
 	"github.com/matryer/is"
 )
@@ -33,14 +34,12 @@ func say(t *testing.T, c *ws.Client, room, text string) {
 	}
 }
 
-// TestClientResync: after a restart refuses the resume, a client with Resync gets every
+// TestResync: after a restart refuses the resume, a client with a Resync hook gets every
 // message it missed, in order and once each, and then the live ones.
-func TestClientResync(t *testing.T) {
+func TestResync(t *testing.T) {
 	is := is.New(t)
-	checkLeaks(t)
 	store := chat.NewMemoryStore(nil) // outlives the "restart", as a durable store does
-	e := start(t, nil, nil)
-	chat.New(e.node, &chat.Options{Store: store})
+	e := startServer(t, store)
 
 	g, hc := newGate(t)
 	alice := connect(t, e.url+"?user=alice", &ws.ClientOptions{
@@ -48,7 +47,7 @@ func TestClientResync(t *testing.T) {
 		Reconnect:  true,
 		MinBackoff: time.Millisecond,
 		MaxBackoff: 10 * time.Millisecond,
-		Resync:     true,
+		Hook:       wschat.NewResync(nil),
 	})
 	is.NoErr(alice.Send(context.Background(), "join_room", map[string]string{"roomId": "r1"}))
 	expect(t, alice, "room_joined")
@@ -58,11 +57,7 @@ func TestClientResync(t *testing.T) {
 	}
 
 	// The restart: a new node on the same store, with another resume secret, takes the endpoint.
-	n2 := newNode(t, nil)
-	chat.New(n2, &chat.Options{Store: store})
-	t.Cleanup(func() { shutdown(t, n2) })
-	e.setHandler(mustHandler(t, n2, withTestDefaults(t, nil)))
-	shutdown(t, e.node)
+	e.restart(store)
 	until(t, g.waiting, wait, "alice to reconnect")
 
 	bob := connect(t, e.url+"?user=bob", nil)
@@ -75,50 +70,44 @@ func TestClientResync(t *testing.T) {
 	close(g.open)
 
 	var got []string
-	var report ws.ResyncReport
+	var report wschat.ResyncReport
 	for report.RoomID == "" {
 		ev := next(t, alice)
 		switch ev.Event {
 		case "message":
 			got = append(got, content(t, ev).Content)
-		case ws.ResyncedEvent:
+		case wschat.ResyncedEvent:
 			is.NoErr(json.Unmarshal(ev.Data, &report)) // the report
 		case "history", "error":
 			t.Fatalf("the re-sync's own %s reached Events: %s", ev.Event, ev.Data)
 		}
 	}
 	is.Equal(got, []string{"m5", "m6", "m7", "m8", "m9"}) // what alice missed, in order, once
-	is.Equal(report, ws.ResyncReport{RoomID: "r1", Messages: 5, Complete: true})
+	is.Equal(report, wschat.ResyncReport{RoomID: "r1", Messages: 5, Complete: true})
 
 	say(t, bob, "r1", "m10")
 	is.Equal(content(t, expect(t, alice, "message")).Content, "m10") // then the live ones
 }
 
-// TestClientResyncRefused: when the server refuses the re-sync (a server that restarted on
+// TestResyncRefused: when the server refuses the re-sync (a server that restarted on
 // memory stores lost the membership), the room's report says so and the client goes on.
-func TestClientResyncRefused(t *testing.T) {
+func TestResyncRefused(t *testing.T) {
 	is := is.New(t)
-	checkLeaks(t)
-	e := start(t, nil, nil)
-	chat.New(e.node, nil)
+	e := startServer(t, nil)
 	alice := connect(t, e.url+"?user=alice", &ws.ClientOptions{
 		Reconnect:  true,
 		MinBackoff: time.Millisecond,
 		MaxBackoff: 10 * time.Millisecond,
-		Resync:     true,
+		Hook:       wschat.NewResync(nil),
 	})
 	say(t, alice, "r1", "before")
 	expect(t, alice, "message")
 
-	n2 := newNode(t, nil)
-	chat.New(n2, nil) // an empty store: everything was lost
-	t.Cleanup(func() { shutdown(t, n2) })
-	e.setHandler(mustHandler(t, n2, withTestDefaults(t, nil)))
-	shutdown(t, e.node)
+	e.restart(nil) // an empty store: everything was lost
 
-	var report ws.ResyncReport
-	is.NoErr(json.Unmarshal(expect(t, alice, ws.ResyncedEvent).Data, &report)) // the report
-	is.Equal(report.RoomID, "r1")                                              // of r1
-	is.True(!report.Complete)                                                  // incomplete
-	is.Equal(report.Error, "forbidden")                                        // alice is no member of the new server's r1
+	var report wschat.ResyncReport
+	is.NoErr(json.Unmarshal(expect(t, alice, wschat.ResyncedEvent).Data, &report)) // the report
+	is.Equal(report.RoomID, "r1")                                                  // of r1
+	is.True(!report.Complete)                                                      // incomplete
+	is.Equal(report.Error, "forbidden")                                            // alice is no member of the new server's r1
 }

@@ -1,17 +1,17 @@
-package ws
+package wschat
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"sync"
 
 	"github.com/huddle-go/huddle/signaling"
+	"github.com/huddle-go/huddle/signaling/ws"
 )
 
-// ResyncedEvent is the name of the event a Client with ClientOptions.Resync puts in Events when
-// it finished re-syncing a room; its Data is a ResyncReport. It comes from the client, not from
-// the server, and has Seq 0.
+// ResyncedEvent is the name of the event a Resync puts in the Client's Events when it finished
+// re-syncing a room; its Data is a ResyncReport. It comes from the client, not from the server,
+// and has Seq 0.
 const ResyncedEvent = "resynced"
 
 // ResyncReport is the Data of a ResyncedEvent.
@@ -26,8 +26,8 @@ type ResyncReport struct {
 	Error    string `json:"error,omitempty"`
 }
 
-// DefaultResyncLimit bounds the messages one re-sync fetches per room when
-// ClientOptions.ResyncLimit is zero.
+// DefaultResyncLimit bounds the messages one re-sync fetches per room when ResyncOptions.Limit
+// is zero.
 const DefaultResyncLimit = 1000
 
 // resyncRef prefixes the refs of the client's own get_history requests.
@@ -36,13 +36,27 @@ const resyncRef = "huddle-resync:"
 // resyncPage is the limit of each get_history of a re-sync (the server's maximum).
 const resyncPage = 100
 
-// resyncer re-syncs chat rooms after a refused resume (ClientOptions.Resync). It remembers, for
-// every room the client received a `message` of, the id of the last one delivered. When a
-// reconnect gets a fresh session, it asks for each room `get_history {after: that id}`, page by
-// page, and delivers the messages as `message` events; live messages of a room arriving
-// meanwhile are held back and delivered after them, so that each room's messages reach Events
-// in order and once each. Only the client's reader goroutine uses it.
-type resyncer struct {
+// ResyncOptions configures NewResync. The zero value of each field means its default.
+type ResyncOptions struct {
+	// Limit bounds the messages one re-sync fetches per room; beyond it the report says
+	// Complete: false. Default: DefaultResyncLimit (1000).
+	Limit int
+}
+
+// Resync is a ws.ClientHook (ws.ClientOptions.Hook) that re-syncs chat when a reconnect got a
+// fresh session (`resumed: false`: the node died, the server restarted, or the resume window
+// passed), so that no message is lost. It remembers, for every room the client received a
+// `message` of, the id of the last one delivered. After a refused resume it sends, for each
+// such room, `get_history {roomId, after: that id}` (PROTOCOL.md §5), page after page, and puts
+// the missed messages into Events as `message` events (Seq 0), followed by the live messages of
+// the room that arrived meanwhile (held back until then), so that each room's messages come in
+// order and once each; then one ResyncedEvent per room reports how it went. The replies to
+// these requests (`history` and `error` with a ref starting "huddle-resync:") do not reach
+// Events. A room the client got no message of yet is not re-synced; `room_left` forgets a
+// room. A `message` whose id was delivered already (among the last 256 of its room) is not
+// delivered again, even as the reply to a retry with the same clientMsgId: match
+// acknowledgements by clientMsgId. A Resync serves one Client.
+type Resync struct {
 	limit int
 
 	mu     sync.Mutex
@@ -50,6 +64,8 @@ type resyncer struct {
 	recent map[string]*recentIDs  // room id → the ids delivered last
 	rooms  map[string]*roomResync // rooms being re-synced
 }
+
+var _ ws.ClientHook = (*Resync)(nil)
 
 // recentKept is how many delivered message ids a room remembers, so that a message delivered
 // by a re-sync and then again (the reply to a retry of the same clientMsgId) is delivered once.
@@ -80,7 +96,7 @@ func (r *recentIDs) add(id string) bool {
 
 // deliveredLocked records that a message of room is delivered; false means it was already.
 // r.mu must be held.
-func (r *resyncer) deliveredLocked(room, id string) bool {
+func (r *Resync) deliveredLocked(room, id string) bool {
 	rec := r.recent[room]
 	if rec == nil {
 		rec = &recentIDs{set: map[string]struct{}{}}
@@ -96,70 +112,61 @@ func (r *resyncer) deliveredLocked(room, id string) bool {
 type roomResync struct {
 	after   string              // the cursor of the next page
 	seen    map[string]struct{} // ids delivered by this re-sync
-	held    []Event             // live messages that arrived meanwhile
+	held    []ws.Event          // live messages that arrived meanwhile
 	fetched int
 }
 
-func newResyncer(limit int) *resyncer {
-	if limit <= 0 {
-		limit = DefaultResyncLimit
+// NewResync returns a Resync for one Client. Nil options mean all defaults.
+func NewResync(opts *ResyncOptions) *Resync {
+	limit := DefaultResyncLimit
+	if opts != nil && opts.Limit > 0 {
+		limit = opts.Limit
 	}
-	return &resyncer{limit: limit, last: map[string]string{}, recent: map[string]*recentIDs{}, rooms: map[string]*roomResync{}}
+	return &Resync{limit: limit, last: map[string]string{}, recent: map[string]*recentIDs{}, rooms: map[string]*roomResync{}}
 }
 
-// msgRef is the part of a `message` payload the resyncer reads.
+// msgRef is the part of a `message` payload a Resync reads.
 type msgRef struct {
 	ID     string `json:"id"`
 	RoomID string `json:"roomId"`
 }
 
-// start begins a re-sync of every room with a last message (a fresh session came).
-func (r *resyncer) start() {
+// Reconnected starts a re-sync of every room with a last message when the session is fresh, and
+// returns the next page request of every room being re-synced: also those that a lost
+// connection interrupted.
+func (r *Resync) Reconnected(resumed bool) []signaling.Envelope {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for room, last := range r.last {
-		if r.rooms[room] == nil {
-			r.rooms[room] = &roomResync{after: last, seen: map[string]struct{}{}}
+	if !resumed {
+		for room, last := range r.last {
+			if r.rooms[room] == nil {
+				r.rooms[room] = &roomResync{after: last, seen: map[string]struct{}{}}
+			}
 		}
 	}
-}
-
-// request sends the next page request of every room being re-synced on cn. A failed write is
-// not retried here: the connection is broken, and the next one asks again.
-func (r *resyncer) request(ctx context.Context, cn *conn) {
-	r.mu.Lock()
-	var frames [][]byte
+	var out []signaling.Envelope
 	for room, rs := range r.rooms {
-		frames = append(frames, historyFrame(room, rs.after))
+		out = append(out, historyRequest(room, rs.after))
 	}
-	r.mu.Unlock()
-	for _, f := range frames {
-		wctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
-		err := cn.Write(wctx, f)
-		cancel()
-		if err != nil {
-			return
-		}
-	}
+	return out
 }
 
-func historyFrame(room, after string) []byte {
-	b, _ := signaling.JSON.Encode(signaling.Envelope{
+func historyRequest(room, after string) signaling.Envelope {
+	return signaling.Envelope{
 		Event: "get_history",
 		Data:  map[string]any{"roomId": room, "after": after, "limit": resyncPage},
 		Ref:   resyncRef + room,
-	})
-	return b
+	}
 }
 
-// handle turns one received event into what goes to Events, and the frames to send back (the
+// Receive turns one received event into what goes to Events, and the requests to send back (the
 // next pages).
-func (r *resyncer) handle(ev Event) (out []Event, send [][]byte) {
+func (r *Resync) Receive(ev ws.Event) (out []ws.Event, send []signaling.Envelope) {
 	switch {
 	case ev.Event == "message":
 		var m msgRef
 		if json.Unmarshal(ev.Data, &m) != nil || m.RoomID == "" {
-			return []Event{ev}, nil
+			return []ws.Event{ev}, nil
 		}
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -170,7 +177,7 @@ func (r *resyncer) handle(ev Event) (out []Event, send [][]byte) {
 		if !r.deliveredLocked(m.RoomID, m.ID) {
 			return nil, nil
 		}
-		return []Event{ev}, nil
+		return []ws.Event{ev}, nil
 	case ev.Event == "room_left":
 		var m msgRef
 		if json.Unmarshal(ev.Data, &m) == nil {
@@ -179,7 +186,7 @@ func (r *resyncer) handle(ev Event) (out []Event, send [][]byte) {
 			delete(r.recent, m.RoomID)
 			r.mu.Unlock()
 		}
-		return []Event{ev}, nil
+		return []ws.Event{ev}, nil
 	case ev.Event == "history" && strings.HasPrefix(ev.Ref, resyncRef):
 		return r.page(strings.TrimPrefix(ev.Ref, resyncRef), ev)
 	case ev.Event == "error" && strings.HasPrefix(ev.Ref, resyncRef):
@@ -191,11 +198,11 @@ func (r *resyncer) handle(ev Event) (out []Event, send [][]byte) {
 		defer r.mu.Unlock()
 		return r.finishLocked(strings.TrimPrefix(ev.Ref, resyncRef), false, e.Code), nil
 	}
-	return []Event{ev}, nil
+	return []ws.Event{ev}, nil
 }
 
 // page handles one page of a room's re-sync.
-func (r *resyncer) page(room string, ev Event) ([]Event, [][]byte) {
+func (r *Resync) page(room string, ev ws.Event) ([]ws.Event, []signaling.Envelope) {
 	var h struct {
 		Messages []json.RawMessage `json:"messages"`
 		HasMore  bool              `json:"hasMore"`
@@ -207,7 +214,7 @@ func (r *resyncer) page(room string, ev Event) ([]Event, [][]byte) {
 	if rs == nil {
 		return nil, nil // a late answer to a finished re-sync
 	}
-	var out []Event
+	var out []ws.Event
 	for _, raw := range h.Messages {
 		var m msgRef
 		if json.Unmarshal(raw, &m) != nil || m.ID == "" {
@@ -220,12 +227,12 @@ func (r *resyncer) page(room string, ev Event) ([]Event, [][]byte) {
 		rs.seen[m.ID] = struct{}{}
 		if r.deliveredLocked(room, m.ID) {
 			rs.fetched++
-			out = append(out, Event{Event: "message", Data: raw})
+			out = append(out, ws.Event{Event: "message", Data: raw})
 		}
 	}
 	switch {
 	case h.HasMore && rs.fetched < r.limit:
-		return out, [][]byte{historyFrame(room, rs.after)}
+		return out, []signaling.Envelope{historyRequest(room, rs.after)}
 	case h.HasMore:
 		return append(out, r.finishLocked(room, false, "")...), nil
 	}
@@ -234,13 +241,13 @@ func (r *resyncer) page(room string, ev Event) ([]Event, [][]byte) {
 
 // finishLocked ends a room's re-sync: the held live messages not delivered by it follow, then
 // the ResyncedEvent. r.mu must be held.
-func (r *resyncer) finishLocked(room string, complete bool, code string) []Event {
+func (r *Resync) finishLocked(room string, complete bool, code string) []ws.Event {
 	rs := r.rooms[room]
 	if rs == nil {
 		return nil
 	}
 	delete(r.rooms, room)
-	var out []Event
+	var out []ws.Event
 	for _, ev := range rs.held {
 		var m msgRef
 		_ = json.Unmarshal(ev.Data, &m)
@@ -250,5 +257,5 @@ func (r *resyncer) finishLocked(room string, complete bool, code string) []Event
 		out = append(out, ev)
 	}
 	report, _ := json.Marshal(ResyncReport{RoomID: room, Messages: rs.fetched, Complete: complete, Error: code})
-	return append(out, Event{Event: ResyncedEvent, Data: report})
+	return append(out, ws.Event{Event: ResyncedEvent, Data: report})
 }
