@@ -62,6 +62,8 @@ export async function openRoom(roomId, { focus = true } = {}) {
     console.warn('huddle: join_room', roomId, e.code);
     if (e.code === 'forbidden') return;
   }
+  // The user may have left the room or opened another while the join was on its way.
+  if (state.room !== roomId) return;
   checkMeeting(roomId);
   await loadHistory(roomId);
 }
