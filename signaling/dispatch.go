@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,11 +22,15 @@ const (
 	inboxBytes  = 256 << 10
 )
 
-// inFrame is one frame waiting to be handled; limited marks an excess frame that is answered
-// with `rate_limited` instead.
+// inFrame is one frame waiting to be handled, decoded when it arrived (env, or err); limited
+// marks an excess frame that is answered with `rate_limited` instead; pending is its event's
+// admission counter, released once it is handled (admission.go).
 type inFrame struct {
 	frame   []byte
+	env     Envelope
+	err     error
 	limited bool
+	pending *atomic.Int64
 }
 
 // inbox is a session connection's queue of received frames.
@@ -140,8 +145,11 @@ func (in *inbox) drained() <-chan struct{} {
 }
 
 func (n *Node) handleFrame(ctx context.Context, s *Session, f inFrame) {
+	if f.pending != nil {
+		defer f.pending.Add(-1)
+	}
 	n.stats.events.Add(1)
-	e, err := s.codec.Decode(f.frame)
+	e, err := f.env, f.err
 	if f.limited {
 		s.sendError(ctx, &Error{Code: CodeRateLimited, Message: "too many events; slow down", Event: e.Event, Ref: e.Ref})
 		return

@@ -30,6 +30,9 @@ type Error struct {
 	// Event and Ref are filled in by the Node from the envelope that caused the error.
 	Event string `json:"event,omitempty"`
 	Ref   string `json:"ref,omitempty"`
+	// RetryAfterMs, on `unavailable` from an overloaded node, is how long the client should
+	// wait before sending the event again (PROTOCOL.md §8).
+	RetryAfterMs int64 `json:"retryAfterMs,omitempty"`
 }
 
 // Errorf returns an *Error with the code and a formatted message.

@@ -29,10 +29,17 @@ func (n *Node) Serve(ctx context.Context, c Conn, u User, opts *SessionOptions) 
 	n.mu.Unlock()
 	defer n.serving.Done()
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(n.ctx, cancel)
-	defer stop()
+	if ctx.Done() == nil {
+		// A context that never ends (the WebSocket transport's): the session's ends with the
+		// node, and costs no context of its own (see nodeBound).
+		ctx = nodeBound{values: ctx, node: n.ctx}
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		stop := context.AfterFunc(n.ctx, cancel)
+		defer stop()
+	}
 
 	s, a, resumed, err := n.attach(ctx, c, u, &so)
 	if err != nil {
@@ -46,13 +53,24 @@ func (n *Node) Serve(ctx context.Context, c Conn, u User, opts *SessionOptions) 
 		defer t.Stop()
 	}
 	a.start()
+	ev := SessionConnected
+	if resumed {
+		ev = SessionResumed
+	}
 	if resumed {
 		n.log.Debug("session resumed", "session", s.id, "user", u.ID)
-		n.runHooks(ctx, s, SessionResumed)
 	} else {
 		n.log.Debug("session started", "session", s.id, "user", u.ID)
-		n.runHooks(ctx, s, SessionConnected)
 	}
+	// The hooks run on a goroutine of their own, which is gone when they return: their calls
+	// (stores, encoders) grow its stack, and the connection's goroutine, which then waits in
+	// Read for as long as the connection is idle, keeps a small one.
+	hooked := make(chan struct{})
+	go func() {
+		defer close(hooked)
+		n.runHooks(ctx, s, ev)
+	}()
+	<-hooked
 
 	readErr := n.read(ctx, c, s, a)
 	// The connection is gone, or closing: cut a drain short, let the frames already received
@@ -83,7 +101,19 @@ func (n *Node) read(ctx context.Context, c Conn, s *Session, a *attachment) erro
 		case !handle && !answer:
 			continue // dropped (counted)
 		}
-		if err := n.push(ctx, s, &in, inFrame{frame: frame, limited: answer}); err != nil {
+		f := inFrame{frame: frame, limited: answer}
+		f.env, f.err = s.codec.Decode(frame)
+		if handle && f.err == nil {
+			var refused *Error
+			if f.pending, refused = n.admit(f.env); refused != nil {
+				s.sendError(ctx, refused) // at once: the node is over its bound for this event
+				continue
+			}
+		}
+		if err := n.push(ctx, s, &in, f); err != nil {
+			if f.pending != nil {
+				f.pending.Add(-1)
+			}
 			return err
 		}
 	}
@@ -338,4 +368,25 @@ func resumeFrames(sessionBody []byte, replay []replayEntry, resumedBody []byte) 
 		out = append(out, outFrame{seq: r.seq, body: r.body})
 	}
 	return append(out, outFrame{body: resumedBody})
+}
+
+// nodeBound is a session's context when the one Serve was given never ends: its values are
+// that context's, its end the node's. An idle connection thus holds no cancellation of its own
+// (a cancelCtx, its channel and its table of children, and a callback on the node's context):
+// what is derived from it (handler deadlines, the transport's read callback) hangs directly
+// off the node's context, since Value hands the node's cancellation to the context package.
+type nodeBound struct {
+	values context.Context
+	node   context.Context
+}
+
+func (c nodeBound) Deadline() (time.Time, bool) { return c.node.Deadline() }
+func (c nodeBound) Done() <-chan struct{}       { return c.node.Done() }
+func (c nodeBound) Err() error                  { return c.node.Err() }
+
+func (c nodeBound) Value(key any) any {
+	if v := c.values.Value(key); v != nil {
+		return v
+	}
+	return c.node.Value(key)
 }

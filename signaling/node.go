@@ -33,7 +33,8 @@ type Node struct {
 
 	hmu      sync.RWMutex
 	handlers map[string]Handler
-	hooks    []stagedHook // by stage, copy on write
+	pending  map[string]*atomic.Int64 // per handled event: frames queued or being handled (admission.go)
+	hooks    []stagedHook             // by stage, copy on write
 
 	mu       sync.Mutex
 	closing  bool
@@ -60,6 +61,7 @@ type nodeStats struct {
 	events        atomic.Int64
 	rateLimited   atomic.Int64
 	evicted       atomic.Int64
+	shed          atomic.Int64
 }
 
 // Stats are counters of a Node, for metrics.
@@ -70,6 +72,7 @@ type Stats struct {
 	Events        int64 // client events handled
 	RateLimited   int64 // frames over the rate limit dropped without an answer
 	Evicted       int64 // sessions ended because their user held MaxSessionsPerUser
+	Shed          int64 // events refused at once because the node was over MaxPendingEvents
 }
 
 // Stats returns the node's counters.
@@ -81,6 +84,7 @@ func (n *Node) Stats() Stats {
 		Events:        n.stats.events.Load(),
 		RateLimited:   n.stats.rateLimited.Load(),
 		Evicted:       n.stats.evicted.Load(),
+		Shed:          n.stats.shed.Load(),
 	}
 }
 
@@ -103,6 +107,7 @@ func NewNode(opts *NodeOptions) *Node {
 		ctx:      ctx,
 		cancel:   cancel,
 		handlers: map[string]Handler{},
+		pending:  map[string]*atomic.Int64{},
 		sessions: map[string]*Session{},
 		byUser:   map[string][]*Session{},
 		topics:   map[string]*topicSubs{},
@@ -149,6 +154,7 @@ func (n *Node) Handle(event string, h Handler) error {
 		return fmt.Errorf("signaling: Handle %q: %w", event, ErrHandled)
 	}
 	n.handlers[event] = h
+	n.pending[event] = new(atomic.Int64)
 	return nil
 }
 

@@ -37,6 +37,12 @@ type NodeOptions struct {
 	// for a resume. A new session beyond it evicts the user's oldest dropped session, or, when
 	// all are attached, the oldest one (closed with 1008). Default: 16.
 	MaxSessionsPerUser int
+	// MaxPendingEvents bounds the client events of one name (`message`, `join_room`…) that the
+	// node holds queued for its dispatchers or being handled. One more is answered
+	// `unavailable` with retryAfterMs at once, without reaching its handler: a node past what
+	// it can carry (a slow store, a saturated core) refuses new work instead of queueing it
+	// until it times out. Default: 512; negative: no bound.
+	MaxPendingEvents int
 	// BrokerTimeout bounds each Broker call made for a client's request or a session's start;
 	// a call that takes longer fails, and the client gets `unavailable`. Default: 5 s.
 	BrokerTimeout time.Duration
@@ -124,6 +130,9 @@ func (o NodeOptions) withDefaults() NodeOptions {
 	}
 	if o.MaxSessionsPerUser <= 0 {
 		o.MaxSessionsPerUser = 16
+	}
+	if o.MaxPendingEvents == 0 {
+		o.MaxPendingEvents = 512
 	}
 	if o.BrokerTimeout <= 0 {
 		o.BrokerTimeout = 5 * time.Second

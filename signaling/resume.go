@@ -24,7 +24,7 @@ type replayBuffer struct {
 type replayEntry struct {
 	seq  uint64
 	body []byte
-	at   time.Time
+	at   int64  // Unix nanoseconds (a time.Time would take 24 bytes per entry)
 	pid  string // the publish id, when the event came through the Broker
 }
 
@@ -32,7 +32,7 @@ func (b *replayBuffer) at(i int) *replayEntry { return &b.ring[(b.head+i)%len(b.
 
 func (b *replayBuffer) add(seq uint64, body []byte, now time.Time, pid string) {
 	if b.n == len(b.ring) && len(b.ring) < b.max {
-		grown := make([]replayEntry, min(max(2*len(b.ring), 16), b.max))
+		grown := make([]replayEntry, min(max(2*len(b.ring), 8), b.max))
 		for i := 0; i < b.n; i++ {
 			grown[i] = *b.at(i)
 		}
@@ -41,7 +41,7 @@ func (b *replayBuffer) add(seq uint64, body []byte, now time.Time, pid string) {
 	if b.n == len(b.ring) { // full: drop the oldest
 		b.dropOldest()
 	}
-	*b.at(b.n) = replayEntry{seq: seq, body: body, at: now, pid: pid}
+	*b.at(b.n) = replayEntry{seq: seq, body: body, at: now.UnixNano(), pid: pid}
 	b.n++
 	b.bytes += len(body)
 	for b.maxBytes > 0 && b.bytes > b.maxBytes && b.n > 1 {
@@ -59,8 +59,8 @@ func (b *replayBuffer) dropOldest() {
 
 // trim drops entries older than maxAge.
 func (b *replayBuffer) trim(now time.Time) {
-	cut := now.Add(-b.maxAge)
-	for b.n > 0 && b.at(0).at.Before(cut) {
+	cut := now.Add(-b.maxAge).UnixNano()
+	for b.n > 0 && b.at(0).at < cut {
 		b.dropOldest()
 	}
 }

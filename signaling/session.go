@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/huddle-go/huddle/clock"
 	"golang.org/x/time/rate"
@@ -135,7 +136,7 @@ func (s *Session) sendError(ctx context.Context, e *Error) {
 
 // number assigns the next seq (unless ephemeral) and keeps the body for resume; s.mu is held.
 // It returns the frame to queue and the attachment to queue it on (nil: none).
-func (s *Session) numberLocked(body []byte, ephemeral bool, pid string) (outFrame, *attachment) {
+func (s *Session) numberLocked(body []byte, ephemeral bool, pid string, now time.Time) (outFrame, *attachment) {
 	switch s.state {
 	case stateGone:
 		return outFrame{}, nil
@@ -149,7 +150,7 @@ func (s *Session) numberLocked(body []byte, ephemeral bool, pid string) (outFram
 	if !ephemeral && s.buf.max > 0 {
 		s.seq++
 		seq = s.seq
-		s.buf.add(seq, body, s.node.clock.Now(), pid)
+		s.buf.add(seq, body, now, pid)
 	}
 	return outFrame{seq: seq, body: body}, s.att
 }
@@ -157,9 +158,10 @@ func (s *Session) numberLocked(body []byte, ephemeral bool, pid string) (outFram
 // enqueue delivers a broadcast body. It never blocks: a queue pushed past its bound closes
 // the connection with 1013 (the session waits for a resume, its buffer intact). The seq is
 // assigned and the frame queued in one critical section, so that frames go out in seq order.
-func (s *Session) enqueue(body []byte, ephemeral bool, pid string) {
+// now is the delivery's time (read once for all its sessions), for the resume buffer.
+func (s *Session) enqueue(body []byte, ephemeral bool, pid string, now time.Time) {
 	s.mu.Lock()
-	f, a := s.numberLocked(body, ephemeral, pid)
+	f, a := s.numberLocked(body, ephemeral, pid, now)
 	ok, first := true, false
 	if a != nil {
 		ok, first = a.offer(f)
@@ -186,7 +188,7 @@ func (s *Session) reply(ctx context.Context, body []byte, ephemeral bool) error 
 		}
 	}
 	s.mu.Lock()
-	f, a := s.numberLocked(body, ephemeral, "")
+	f, a := s.numberLocked(body, ephemeral, "", s.node.clock.Now())
 	if a != nil {
 		a.push(f)
 	}

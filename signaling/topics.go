@@ -108,13 +108,14 @@ func (n *Node) deliver(t *topicSubs, msg []byte) {
 		}
 		var alt encodings
 		eph := m.flags&flagEphemeral != 0
+		now := n.clock.Now()
 		for _, s := range *subs {
 			if s.id == m.exceptSession || s.user.ID == m.exceptUser || (m.onlyUser != "" && s.user.ID != m.onlyUser) {
 				continue
 			}
 			body := alt.get(s.codec, m.body)
 			if body != nil {
-				s.enqueue(body, eph, m.pid)
+				s.enqueue(body, eph, m.pid, now)
 			}
 		}
 	case msgSubscribe, msgUnsubscribe:

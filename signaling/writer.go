@@ -21,7 +21,10 @@ const (
 	killGrace  = time.Second
 )
 
-// keepStamp is the largest stamp buffer kept between batches; a bigger one is released.
+// idleFrames is the largest queue slice (in frames) an idle attachment keeps.
+const idleFrames = 4
+
+// keepStamp is the largest stamp buffer put back in the pool; a bigger one is released.
 const keepStamp = 8 << 10
 
 // outFrame is one queued frame: a shared body and the seq to stamp on it (0: none).
@@ -55,8 +58,8 @@ type attachment struct {
 	done    chan struct{} // closed once the writer has closed the Conn
 
 	// The writer's reused buffers (only the writer goroutine touches them).
-	prefix, stamp []byte
-	runFn         func() // a.run, bound once: `go a.run()` would allocate a closure per start
+	sb    *stampBuffer // while the writer runs; nil when idle
+	runFn func()       // a.run, bound once: `go a.run()` would allocate a closure per start
 }
 
 func newAttachment(c Conn, codec Codec, maxBytes int) *attachment {
@@ -231,7 +234,16 @@ func (a *attachment) run() {
 			return // running stays true: nobody starts another writer
 		}
 		if len(a.q) == 0 {
+			// Idle: keep no big buffers (an idle connection should cost as little as possible);
+			// a few frames' worth is kept, so that a trickle of deliveries allocates nothing.
 			a.running = false
+			if cap(a.q) > idleFrames {
+				a.q = nil
+			}
+			if cap(a.spare) > idleFrames {
+				a.spare = nil
+			}
+			a.releaseBuffers() // before another writer may start
 			a.mu.Unlock()
 			return
 		}
@@ -272,10 +284,17 @@ func (a *attachment) write(batch []outFrame) (int, error) {
 		}
 		frame := f.body
 		if f.seq != 0 && a.stamper != nil {
+			if a.sb == nil {
+				a.sb, _ = stampBuffers.Get().(*stampBuffer)
+				if a.sb == nil {
+					a.sb = new(stampBuffer)
+				}
+			}
 			var tail []byte
-			a.prefix, tail = a.stamper.StampSeq(a.prefix, f.seq, f.body)
-			a.stamp = append(append(a.stamp[:0], a.prefix...), tail...)
-			frame = a.stamp
+			b := a.sb
+			b.prefix, tail = a.stamper.StampSeq(b.prefix, f.seq, f.body)
+			b.stamp = append(append(b.stamp[:0], b.prefix...), tail...)
+			frame = b.stamp
 		}
 		// No per-write context: a write stuck on a peer that does not read is ended by the
 		// Conn's own write timeout or by the close grace closing the Conn.
@@ -286,8 +305,21 @@ func (a *attachment) write(batch []outFrame) (int, error) {
 			err = ferr
 		}
 	}
-	if cap(a.stamp) > keepStamp {
-		a.stamp = nil
-	}
 	return n, err
 }
+
+// stampBuffers are the writers' buffers for stamping `seq`, taken while a writer runs.
+var stampBuffers sync.Pool
+
+// releaseBuffers returns the writer's stamp buffers to the pool; the exiting writer calls it
+// with a.mu held.
+func (a *attachment) releaseBuffers() {
+	if b := a.sb; b != nil && cap(b.stamp) <= keepStamp && cap(b.prefix) <= keepStamp {
+		b.prefix, b.stamp = b.prefix[:0], b.stamp[:0]
+		stampBuffers.Put(b)
+	}
+	a.sb = nil
+}
+
+// stampBuffer is a writer's buffers for a frame with its `seq` stamped.
+type stampBuffer struct{ prefix, stamp []byte }

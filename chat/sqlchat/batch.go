@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -44,23 +46,21 @@ func (s *Store) appendBatchTx(ctx context.Context, tx *sql.Tx, batch []*appendRe
 
 	// Claim the pairs: the ones that come back are this batch's.
 	claimed := map[idem]bool{}
-	if len(claims) > 0 {
-		args := make([]any, 0, 4*len(claims)+1)
-		for _, i := range claims {
+	for rest := claims; len(rest) > 0; {
+		k := chunk(len(rest))
+		args := make([]any, 0, 4*k+1)
+		for _, i := range rest[:k] {
 			m := batch[i].m
 			args = append(args, m.Sender.ID, m.ClientMsgID, m.ID, now.UnixNano())
 		}
+		rest = rest[k:]
 		args = append(args, now.Add(-s.window).UnixNano())
-		q := `INSERT INTO huddle_chat_client_ids (sender_id, client_msg_id, message_id, at) VALUES ` +
-			rows(len(claims), 4) + `
-ON CONFLICT (sender_id, client_msg_id) DO UPDATE SET message_id = excluded.message_id, at = excluded.at
-WHERE huddle_chat_client_ids.at <= ? RETURNING sender_id, client_msg_id`
-		if err := s.queryKeys(ctx, tx, stmtClaim, len(claims), q, args, func(r *sql.Rows) error {
-			var k idem
-			if err := r.Scan(&k.sender, &k.cid); err != nil {
+		if err := s.queryKeys(ctx, tx, stmtClaim, k, args, func(r *sql.Rows) error {
+			var key idem
+			if err := r.Scan(&key.sender, &key.cid); err != nil {
 				return err
 			}
-			claimed[k] = true
+			claimed[key] = true
 			return nil
 		}); err != nil {
 			return nil, unavailable("append: client message ids", err)
@@ -88,17 +88,21 @@ WHERE huddle_chat_client_ids.at <= ? RETURNING sender_id, client_msg_id`
 		inserts = append(inserts, i)
 	}
 	if len(inserts) > 0 {
-		args := make([]any, 0, 8*len(inserts))
-		for _, i := range inserts {
-			m := batch[i].m
-			args = append(args, m.ID, m.RoomID, m.Content, m.Sender.ID, m.Sender.Username,
-				nanos(m.CreatedAt), nanos(m.UpdatedAt), m.ClientMsgID)
-		}
-		q := `INSERT INTO huddle_chat_messages (` + msgCols + `) VALUES ` + rows(len(inserts), 8) +
-			` ON CONFLICT (id) DO NOTHING`
-		n, err := s.exec(ctx, tx, stmtInsert, len(inserts), q, args)
-		if err != nil {
-			return nil, unavailable("append", err)
+		var n int64
+		for rest := inserts; len(rest) > 0; {
+			k := chunk(len(rest))
+			args := make([]any, 0, 8*k)
+			for _, i := range rest[:k] {
+				m := batch[i].m
+				args = append(args, m.ID, m.RoomID, m.Content, m.Sender.ID, m.Sender.Username,
+					nanos(m.CreatedAt), nanos(m.UpdatedAt), m.ClientMsgID)
+			}
+			rest = rest[k:]
+			added, err := s.execPrepared(ctx, tx, stmtInsert, k, args)
+			if err != nil {
+				return nil, unavailable("append", err)
+			}
+			n += added
 		}
 		switch {
 		case n == int64(len(inserts)):
@@ -127,17 +131,32 @@ WHERE huddle_chat_client_ids.at <= ? RETURNING sender_id, client_msg_id`
 	return out, nil
 }
 
-// The statements of small batches, which are the most frequent, are prepared once: parsing
-// costs more than writing one row. Larger ones are parsed each time, for many rows.
+// Every statement the writer runs is prepared once: parsing costs more than writing a row,
+// and on SQLite it is what the one core would spend most on. A batch is written in chunks of
+// 64, 32, …, 1 rows (its size's binary digits), so that seven statements per kind serve every
+// batch size.
 const (
 	stmtClaim = iota
 	stmtInsert
+	stmtCheckpointLate // SQLite: PRAGMA wal_autocheckpoint=<walFrames> (see startCheckpointer)
 	stmtKinds
-	maxPrepared = 16 // rows
+	maxChunk   = 64 // rows per statement, at most
+	chunkSizes = 7  // 1, 2, 4, …, maxChunk
 )
 
-// stmtCache holds the prepared statements of the writer goroutine, by kind and row count.
-type stmtCache [stmtKinds][maxPrepared + 1]*sql.Stmt
+// chunk returns the rows of the next statement for n rows still to write: the largest power
+// of two not above n or maxChunk.
+func chunk(n int) int {
+	k := 1
+	for k*2 <= min(n, maxChunk) {
+		k *= 2
+	}
+	return k
+}
+
+// stmtCache holds the writer goroutine's prepared statements, by kind and chunk size
+// (stmtCheckpointLate: one).
+type stmtCache [stmtKinds][chunkSizes]*sql.Stmt
 
 func (c *stmtCache) close() {
 	for k := range c {
@@ -149,19 +168,14 @@ func (c *stmtCache) close() {
 	}
 }
 
-// queryKeys runs q, a statement of kind for n rows, with args in tx (in the store's dialect)
-// and calls scan for every row. Only the writer goroutine calls it.
-func (s *Store) queryKeys(ctx context.Context, tx *sql.Tx, kind, n int, q string, args []any, scan func(*sql.Rows) error) error {
-	st, err := s.stmt(ctx, kind, n, q)
+// queryKeys runs the statement of kind for n rows with args in tx and calls scan for every
+// row. Only the writer goroutine calls it.
+func (s *Store) queryKeys(ctx context.Context, tx *sql.Tx, kind, n int, args []any, scan func(*sql.Rows) error) error {
+	st, err := s.stmt(ctx, kind, n)
 	if err != nil {
 		return err
 	}
-	var rs *sql.Rows
-	if st != nil {
-		rs, err = tx.StmtContext(ctx, st).QueryContext(ctx, args...)
-	} else {
-		rs, err = tx.QueryContext(ctx, s.rebind(q), args...)
-	}
+	rs, err := tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 	if err != nil {
 		return err
 	}
@@ -177,38 +191,45 @@ func (s *Store) queryKeys(ctx context.Context, tx *sql.Tx, kind, n int, q string
 // errStoredBefore makes commit append a batch's messages one by one.
 var errStoredBefore = errors.New("sqlchat: a message id of the batch is stored already")
 
-// exec runs q, a statement of kind for n rows, with args in tx and returns the rows affected.
-func (s *Store) exec(ctx context.Context, tx *sql.Tx, kind, n int, q string, args []any) (int64, error) {
-	st, err := s.stmt(ctx, kind, n, q)
+// execPrepared runs the statement of kind for n rows with args in tx and returns the rows
+// affected.
+func (s *Store) execPrepared(ctx context.Context, tx *sql.Tx, kind, n int, args []any) (int64, error) {
+	st, err := s.stmt(ctx, kind, n)
 	if err != nil {
 		return 0, err
 	}
-	var res sql.Result
-	if st != nil {
-		res, err = tx.StmtContext(ctx, st).ExecContext(ctx, args...)
-	} else {
-		res, err = tx.ExecContext(ctx, s.rebind(q), args...)
-	}
+	res, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	if err != nil {
 		return 0, err
 	}
 	return res.RowsAffected()
 }
 
-// stmt returns the prepared statement of kind for n rows, preparing it the first time, or nil
-// for a batch too large to keep one for.
-func (s *Store) stmt(ctx context.Context, kind, n int, q string) (*sql.Stmt, error) {
-	if n > maxPrepared {
-		return nil, nil
-	}
-	if st := s.stmts[kind][n]; st != nil {
+// stmt returns the prepared statement of kind for n rows (a power of two up to maxChunk),
+// preparing it the first time.
+func (s *Store) stmt(ctx context.Context, kind, n int) (*sql.Stmt, error) {
+	i := max(0, bits.Len(uint(n))-1)
+	if st := s.stmts[kind][i]; st != nil {
 		return st, nil
 	}
+	var q string
+	switch kind {
+	case stmtClaim:
+		q = `INSERT INTO huddle_chat_client_ids (sender_id, client_msg_id, message_id, at) VALUES ` +
+			rows(n, 4) + `
+ON CONFLICT (sender_id, client_msg_id) DO UPDATE SET message_id = excluded.message_id, at = excluded.at
+WHERE huddle_chat_client_ids.at <= ? RETURNING sender_id, client_msg_id`
+	case stmtInsert:
+		q = `INSERT INTO huddle_chat_messages (` + msgCols + `) VALUES ` + rows(n, 8) + ` ON CONFLICT (id) DO NOTHING`
+	case stmtCheckpointLate:
+		q = `PRAGMA wal_autocheckpoint=` + strconv.Itoa(walFrames)
+	}
+	// database/sql prepares it on each connection a transaction uses it on, once.
 	st, err := s.db.PrepareContext(ctx, s.rebind(q))
 	if err != nil {
 		return nil, err
 	}
-	s.stmts[kind][n] = st
+	s.stmts[kind][i] = st
 	return st, nil
 }
 

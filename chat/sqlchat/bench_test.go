@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/huddle-go/huddle/chat"
@@ -25,12 +27,13 @@ func BenchmarkAppend(b *testing.B) {
 		{"sqlite-normal", func(b *testing.B) chat.Store { return benchSQLite(b, "NORMAL") }},
 		{"sqlite-full", func(b *testing.B) chat.Store { return benchSQLite(b, "FULL") }},
 	} {
-		for _, senders := range []int{1, 64} {
+		for _, senders := range []int{1, 8, 64} {
 			b.Run(fmt.Sprintf("%s/senders=%d", tc.name, senders), func(b *testing.B) {
 				st := tc.store(b)
 				ctx := context.Background()
 				b.SetParallelism(senders) // × GOMAXPROCS goroutines
 				b.ReportAllocs()
+				cpu0 := cpuTime()
 				b.ResetTimer()
 				b.RunParallel(func(pb *testing.PB) {
 					for i := 0; pb.Next(); i++ {
@@ -44,9 +47,18 @@ func BenchmarkAppend(b *testing.B) {
 					}
 				})
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+				b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/msg")
 			})
 		}
 	}
+}
+
+// cpuTime is the process's user and system CPU time so far: with -cpu 1 it is what one core
+// spends per message, whatever else the machine runs.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func benchSQLite(b *testing.B, sync string) *sqlchat.Store {

@@ -22,10 +22,18 @@
 // Appends are written by one goroutine per Store, which commits every append that is waiting
 // when it starts a transaction in that one transaction: under load many messages share one
 // commit (and one fsync, when the database syncs), and an idle Store commits each message at
-// once; a busy one waits up to Options.CommitDelay (500 µs) for as many appends as its last
-// batch had. A batch is written with two multi-row statements. Append returns after its
-// transaction committed, so a message that was acknowledged is stored. Options.MaxBatch bounds
-// a batch.
+// once. Before committing, the writer yields the processor while appends keep arriving, so that
+// every session handling a `message` at that moment joins the batch (on one core the batch
+// grows with the load instead of the writer waking for each sender), and a busy Store waits up
+// to Options.CommitDelay (500 µs) for as many appends as its last batch had. A batch is written
+// with two multi-row statements in chunks of 64, 32, …, 1 rows, all prepared once. Append
+// returns after its transaction committed, so a message that was acknowledged is stored.
+// Options.MaxBatch bounds a batch.
+//
+// On SQLite the WAL is copied into the database file by a goroutine of the Store's, on another
+// connection, every 64 commits, rather than by the writer's commit (SQLite's default), which
+// would hold up every acknowledgement waiting for it; the writer's own connection checkpoints
+// only past 4000 pages, to restart the WAL under a load that never pauses.
 //
 // OpenSQLite also caches membership answers (Options.CacheMembership), since the chat Service
 // checks membership for every message: the Store must then be the only process writing the

@@ -42,10 +42,12 @@ type client struct {
 	sentN    int           // messages written; writer goroutine only
 }
 
-// dialURL is the endpoint with the client's credentials: a minted JWT with -token-secret, else
-// the dev authenticator's user and name.
-func (l *load) dialURL(user, name string) (string, error) {
-	u := *l.cfg.url
+// dialURL is the endpoint of client idx with its credentials: a minted JWT with -token-secret,
+// else the dev authenticator's user and name. With several endpoints, the clients of each room
+// are spread over them (room r holds clients r, r+rooms, r+2·rooms…, which go to endpoints 0,
+// 1, 2… in turn), so that every room spans the nodes and its deliveries cross the Broker.
+func (l *load) dialURL(idx int, user, name string) (string, error) {
+	u := *l.cfg.urls[(idx/l.cfg.rooms)%len(l.cfg.urls)]
 	q := u.Query()
 	if l.cfg.tokenSecret != "" {
 		claims := jwtauth.Claims{
@@ -85,7 +87,7 @@ func (l *load) connectClient(ctx context.Context, idx int) (*client, string, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	u, err := l.dialURL(c.user, fmt.Sprintf("Load %d", idx))
+	u, err := l.dialURL(idx, c.user, fmt.Sprintf("Load %d", idx))
 	if err != nil {
 		return nil, "token", err
 	}
@@ -129,6 +131,7 @@ func (l *load) connectClient(ctx context.Context, idx int) (*client, string, err
 // `message`, `room_joined` and `error`, under `data` or (codec json-payload) `payload`.
 type inFrame struct {
 	Event   string  `json:"event"`
+	Ref     string  `json:"ref"`
 	Data    *inData `json:"data"`
 	Payload *inData `json:"payload"`
 }
@@ -248,6 +251,12 @@ func (c *client) readLoop() {
 			}
 		case "error":
 			st.serverError(d.Code)
+			if (d.Event == "message" || d.Event == "video-signal") && f.Ref == refMeasured {
+				// Refused (an overloaded server answers unavailable at once): nothing of it
+				// will be delivered, which is not a loss but an error.
+				st.refused.Add(1)
+				st.expected.Add(-c.expectedPerMessage())
+			}
 			if d.Event == "join_room" {
 				c.joinDone(fmt.Errorf("join_room: %s: %s", d.Code, d.Message))
 			}
@@ -297,10 +306,7 @@ func (c *client) joinDone(err error) {
 func (c *client) writeLoop(wg *sync.WaitGroup) {
 	defer wg.Done()
 	st := c.l.stats
-	size := int64(c.l.roomSize[c.room])
-	if c.peer != "" {
-		size = 1 // a video-signal goes to its target only
-	}
+	size := c.expectedPerMessage()
 	for it := range c.queue {
 		frame := c.messageFrame(it)
 		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
@@ -319,6 +325,21 @@ func (c *client) writeLoop(wg *sync.WaitGroup) {
 	}
 }
 
+// expectedPerMessage is how many deliveries each message of the client makes: every member of
+// its room, the sender included, or (-signal) the peer.
+func (c *client) expectedPerMessage() int64 {
+	if c.peer != "" {
+		return 1
+	}
+	return int64(c.l.roomSize[c.room])
+}
+
+// The refs of the measured and warmup messages, so that a refusal can be told apart.
+const (
+	refMeasured = "t"
+	refWarmup   = "w"
+)
+
 // messageFrame encodes a message whose content is "t=<stamp>|" ("w=<stamp>|" during the
 // warmup) padded with 'x' to -content-bytes; stamp is the time the scheduler handed the message
 // out, in Unix nanoseconds.
@@ -335,18 +356,22 @@ func (c *client) messageFrame(it sendItem) []byte {
 		content = append(content, 'x')
 	}
 	c.sentN++
+	ref := refWarmup
+	if it.measured {
+		ref = refMeasured
+	}
 	if c.peer != "" { // -signal: an ICE candidate for the peer, carrying the stamp
 		b, _ := json.Marshal(outFrame{Event: "video-signal", Data: outSignal{
 			Type: "candidate", RoomID: c.room, TargetID: c.peer,
 			Candidate: outCandidate{Candidate: string(content)},
-		}})
+		}, Ref: ref})
 		return b
 	}
 	b, _ := json.Marshal(outFrame{Event: "message", Data: outMessage{
 		RoomID:      c.room,
 		Content:     string(content),
 		ClientMsgID: c.l.runID + "-" + strconv.Itoa(c.idx) + "-" + strconv.Itoa(c.sentN),
-	}})
+	}, Ref: ref})
 	return b
 }
 

@@ -49,7 +49,7 @@ func TestDialURL(t *testing.T) {
 	is := is.New(t)
 	cfg, err := parseConfig([]string{"-url", "ws://127.0.0.1:1/ws?codec=json"}, noEnv, io.Discard)
 	is.NoErr(err)
-	raw, err := newLoad(cfg).dialURL("load-7", "Load 7")
+	raw, err := newLoad(cfg).dialURL(7, "load-7", "Load 7")
 	is.NoErr(err)
 	u, _ := url.Parse(raw)
 	is.Equal(u.Query().Get("user"), "load-7") // dev auth: the user id
@@ -57,7 +57,7 @@ func TestDialURL(t *testing.T) {
 	is.Equal(u.Query().Get("codec"), "json")  // the endpoint's own parameters are kept
 
 	cfg.tokenSecret = "s3cret"
-	raw, err = newLoad(cfg).dialURL("load-7", "Load 7")
+	raw, err = newLoad(cfg).dialURL(7, "load-7", "Load 7")
 	is.NoErr(err)
 	u, _ = url.Parse(raw)
 	is.Equal(u.Query().Get("user"), "") // a token replaces the dev parameters
@@ -79,4 +79,29 @@ func jsonContent(t *testing.T, frame []byte) string {
 		t.Fatal(err)
 	}
 	return f.Data.Content
+}
+
+// TestDialURLSpreadsRooms: with several endpoints (the nodes of a cluster) every room has
+// clients on each of them, so that its deliveries cross the Broker.
+func TestDialURLSpreadsRooms(t *testing.T) {
+	is := is.New(t)
+	cfg, err := parseConfig([]string{"-url", "ws://127.0.0.1:1/ws, ws://127.0.0.1:2/ws", "-clients", "8", "-rooms", "4",
+		"-server-pid", "10,11"}, noEnv, io.Discard)
+	is.NoErr(err)                           // two endpoints and two pids parse
+	is.Equal(cfg.serverPIDs, []int{10, 11}) // both pids are sampled
+	l := newLoad(cfg)
+	hosts := map[int]map[string]bool{} // room → endpoints of its clients
+	for idx := range cfg.clients {
+		raw, err := l.dialURL(idx, "u", "U")
+		is.NoErr(err)
+		u, _ := url.Parse(raw)
+		room := idx % cfg.rooms
+		if hosts[room] == nil {
+			hosts[room] = map[string]bool{}
+		}
+		hosts[room][u.Host] = true
+	}
+	for _, h := range hosts {
+		is.Equal(len(h), 2) // every room spans both nodes
+	}
 }

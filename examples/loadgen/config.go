@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,7 +22,8 @@ const (
 
 // config is the tool's configuration, from flags (and $HUDDLE_URL, $HUDDLE_JWT_SECRET).
 type config struct {
-	url          *url.URL // the endpoint, without credentials
+	url          *url.URL   // the first endpoint, without credentials
+	urls         []*url.URL // every endpoint (-url a,b: several nodes of one cluster)
 	tokenSecret  string
 	clients      int
 	rooms        int
@@ -33,7 +35,7 @@ type config struct {
 	codec        signaling.Codec
 	concurrency  int
 	allowRemote  bool
-	serverPID    int    // sample this process's CPU and memory in /proc (0: not)
+	serverPIDs   []int  // sample these processes' CPU and memory in /proc (none: not)
 	idle         bool   // connect and join, then send nothing for -duration
 	signal       bool   // pairs: rooms of two in a meeting, sending video-signal to each other
 	row          string // also print the results as one markdown table row named this
@@ -43,10 +45,10 @@ var errHelp = flag.ErrHelp
 
 func parseConfig(args []string, getenv func(string) string, out io.Writer) (config, error) {
 	var c config
-	var rawURL, codec string
+	var rawURL, codec, pids string
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.StringVar(&rawURL, "url", or(getenv("HUDDLE_URL"), "ws://127.0.0.1:8080/ws"), "WebSocket endpoint of the server ($HUDDLE_URL)")
+	fs.StringVar(&rawURL, "url", or(getenv("HUDDLE_URL"), "ws://127.0.0.1:8080/ws"), "WebSocket endpoint of the server ($HUDDLE_URL); several, comma-separated, spread the clients over the nodes of one cluster")
 	fs.StringVar(&c.tokenSecret, "token-secret", getenv("HUDDLE_JWT_SECRET"), "HS256 secret to mint JWTs with ($HUDDLE_JWT_SECRET); default: dev auth ?user=load-<i>&name=...")
 	fs.IntVar(&c.clients, "clients", 100, "number of clients")
 	fs.IntVar(&c.rooms, "rooms", 10, "number of rooms; clients are spread round-robin and each joins its room")
@@ -57,7 +59,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	fs.IntVar(&c.contentBytes, "content-bytes", 64, "message content size in bytes, the timestamp included")
 	fs.StringVar(&codec, "codec", "json", "wire codec: json or json-payload")
 	fs.IntVar(&c.concurrency, "connect-concurrency", 50, "dials in flight at once")
-	fs.IntVar(&c.serverPID, "server-pid", 0, "pid of the server (on this machine): report its CPU time per 1000 deliveries and its memory, from /proc")
+	fs.StringVar(&pids, "server-pid", "", "pid of the server (on this machine), or comma-separated pids of its nodes: report their CPU time per 1000 deliveries and their memory, summed, from /proc")
 	fs.BoolVar(&c.idle, "idle", false, "connect and join, then send nothing for -duration: measures memory per idle connection (with -server-pid)")
 	fs.BoolVar(&c.signal, "signal", false, "signalling pairs: -rooms must be -clients/2; each pair starts a meeting in its room and the clients send video-signal candidates to each other")
 	fs.StringVar(&c.row, "row", "", "also print the results as one markdown table row with this name (see scripts/bench-fanout)")
@@ -76,9 +78,23 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (conf
 	if c.codec, ok = signaling.CodecByName(codec); !ok || (codec != "json" && codec != "json-payload") {
 		return c, fmt.Errorf("loadgen: -codec %q: want json or json-payload", codec)
 	}
-	var err error
-	if c.url, err = targetURL(rawURL, c.allowRemote); err != nil {
-		return c, err
+	for _, raw := range strings.Split(rawURL, ",") {
+		u, err := targetURL(strings.TrimSpace(raw), c.allowRemote)
+		if err != nil {
+			return c, err
+		}
+		c.urls = append(c.urls, u)
+	}
+	c.url = c.urls[0]
+	for _, p := range strings.Split(pids, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(p)
+		if err != nil || pid <= 0 {
+			return c, fmt.Errorf("loadgen: -server-pid %q: want process ids", pids)
+		}
+		c.serverPIDs = append(c.serverPIDs, pid)
 	}
 	switch {
 	case c.clients < 1:
@@ -144,8 +160,10 @@ func (c config) warnings() []string {
 		w = append(w, fmt.Sprintf("-rate %g over -clients %d is %.1f messages/s per client, above the server's default per-session limit of %d events/s (burst %d): expect rate_limited errors once the burst is spent (after about %v) and a delivery ratio below 1",
 			c.rate, c.clients, r, serverRateLimit, serverRateBurst, spent.Round(10*time.Millisecond)))
 	}
-	if c.allowRemote && !isLoopback(c.url.Hostname()) {
-		w = append(w, fmt.Sprintf("loading a remote server (%s): make sure it is yours to load", c.url.Host))
+	for _, u := range c.urls {
+		if c.allowRemote && !isLoopback(u.Hostname()) {
+			w = append(w, fmt.Sprintf("loading a remote server (%s): make sure it is yours to load", u.Host))
+		}
 	}
 	return w
 }

@@ -20,7 +20,9 @@
 //
 // # Flags
 //
-//	-url            WebSocket endpoint ($HUDDLE_URL; default ws://127.0.0.1:8080/ws)
+//	-url            WebSocket endpoint ($HUDDLE_URL; default ws://127.0.0.1:8080/ws); several,
+//	                comma-separated, are the nodes of one cluster: each room's clients are
+//	                spread over them
 //	-token-secret   HS256 secret: authenticate with minted JWTs ($HUDDLE_JWT_SECRET; default:
 //	                the dev authenticator's ?user=load-<i>&name=Load <i>)
 //	-clients        clients (default 100)
@@ -33,8 +35,9 @@
 //	-codec          json or json-payload (default json)
 //	-connect-concurrency  dials in flight at once (default 50)
 //	-allow-remote   allow a target that is not loopback
-//	-server-pid     the server's pid on this machine: report its CPU time per 1000 deliveries
-//	                (from the end of the warmup to the last delivery) and its memory (/proc)
+//	-server-pid     the server's pid on this machine (several, comma-separated: its nodes,
+//	                summed): report its CPU time per 1000 deliveries (from the end of the
+//	                warmup to the last delivery) and its memory (/proc)
 //	-signal         signalling pairs (-rooms = -clients/2): each pair starts and joins a meeting
 //	                in its room, and the messages are video-signal candidates to the peer
 //	-idle           connect and join, then send nothing for -duration (memory per connection)

@@ -312,13 +312,22 @@ func (l *load) pairUp(ctx context.Context, clients []*client) error {
 	return <-errs // nil when none failed
 }
 
-// sample reads the server process, when -server-pid is set; a failure is a client error.
+// sample reads the server's processes, when -server-pid is set, and sums them; a failure is a
+// client error.
 func (l *load) sample() procSample {
-	s, err := sampleProc(l.cfg.serverPID)
-	if err != nil {
-		l.stats.clientError("proc", err)
+	var sum procSample
+	for _, pid := range l.cfg.serverPIDs {
+		s, err := sampleProc(pid)
+		if err != nil {
+			l.stats.clientError("proc", err)
+			return procSample{}
+		}
+		sum.cpu += s.cpu
+		sum.rss += s.rss
+		sum.peak += s.peak
+		sum.valid = true
 	}
-	return s
+	return sum
 }
 
 // hold is -idle's schedule: nothing is sent for -duration (or until ctx ends).

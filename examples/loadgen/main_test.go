@@ -49,6 +49,58 @@ func newServer(t *testing.T, auth signaling.Authenticator) (string, *signaling.N
 	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws", node
 }
 
+// stuckStore is a chat store whose appends wait until release is closed (an overloaded
+// node's store, held by the test).
+type stuckStore struct {
+	*chat.MemoryStore
+	release chan struct{}
+}
+
+func (s stuckStore) Append(ctx context.Context, m chat.Message) (chat.Message, bool, error) {
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return chat.Message{}, false, ctx.Err()
+	}
+	return s.MemoryStore.Append(ctx, m)
+}
+
+// TestRefusalsAreErrorsNotLosses: messages an overloaded server refuses at once (`unavailable`,
+// admission control) are reported as refused and counted as errors, not as lost deliveries.
+func TestRefusalsAreErrorsNotLosses(t *testing.T) {
+	is := is.New(t)
+	node := signaling.NewNode(&signaling.NodeOptions{MaxPendingEvents: 1})
+	mem := chat.NewMemoryStore(nil)
+	st := stuckStore{MemoryStore: mem, release: make(chan struct{})}
+	svc, err := chat.New(node, &chat.Options{Store: st, Membership: mem, CallTimeout: time.Hour})
+	is.NoErr(err)
+	wsh, err := ws.Handler(node, &ws.Options{Authenticator: signaling.DevAuthenticator{}})
+	is.NoErr(err)
+	srv := httptest.NewServer(wsh)
+	t.Cleanup(func() {
+		close(st.release)
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		_ = node.Shutdown(ctx)
+		srv.Close()
+		_ = svc.Close()
+	})
+	endpoint := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	var out syncBuffer
+	err = run(context.Background(), []string{"-url", endpoint, "-clients", "4", "-rooms", "1",
+		"-rate", "40", "-duration", "500ms", "-warmup", "0s", "-drain", "100ms"}, noEnv, &out)
+	t.Log(out.String())
+	is.NoErr(err) // the run completes
+	report := out.String()
+	f := parseReport(t, report)
+	refused := regexp.MustCompile(`(\d+) refused by the server`).FindStringSubmatch(report)
+	is.True(refused != nil) // the report counts the refusals
+	n, _ := strconv.Atoi(refused[1])
+	is.True(n >= f.sent-1)                             // every measured message but the one stuck in the store was refused
+	is.True(f.expected <= 4)                           // refused messages are expected nowhere (at most the stuck one's 4)
+	is.True(strings.Contains(f.errors, "unavailable")) // and they are errors, by code
+}
+
 // syncBuffer is a bytes.Buffer safe for a writer and a reader in different goroutines.
 type syncBuffer struct {
 	mu sync.Mutex

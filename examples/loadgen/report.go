@@ -21,6 +21,7 @@ type stats struct {
 	expected       atomic.Int64 // Σ room members over measured messages written
 	received       atomic.Int64 // measured deliveries received
 	skipped        atomic.Int64 // measured messages not sent: the client's queue was full
+	refused        atomic.Int64 // measured messages the server refused (`error` naming them)
 	warmupSent     atomic.Int64
 	warmupReceived atomic.Int64
 	foreign        atomic.Int64 // messages of other rooms, or without a stamp
@@ -71,13 +72,13 @@ func (l *load) report(w io.Writer, res result) {
 	if res.measured > 0 {
 		secs := res.measured.Seconds()
 		sent, expected, received := st.sent.Load(), st.expected.Load(), st.received.Load()
-		p("sent: %d messages in %v measured (%.1f/s of %g/s offered), %d skipped (client queue full); warmup: %d sent, %d deliveries",
-			sent, res.measured.Round(time.Millisecond), float64(sent)/secs, l.cfg.rate, st.skipped.Load(), st.warmupSent.Load(), st.warmupReceived.Load())
+		p("sent: %d messages in %v measured (%.1f/s of %g/s offered), %d skipped (client queue full), %d refused by the server; warmup: %d sent, %d deliveries",
+			sent, res.measured.Round(time.Millisecond), float64(sent)/secs, l.cfg.rate, st.skipped.Load(), st.refused.Load(), st.warmupSent.Load(), st.warmupReceived.Load())
 		ratio := 0.0
 		if expected > 0 {
 			ratio = float64(received) / float64(expected)
 		}
-		p("deliveries: %d received / %d expected (members × messages), delivery ratio %.4f, after waiting %v for the last",
+		p("deliveries: %d received / %d expected (members × messages not refused), delivery ratio %.4f, after waiting %v for the last",
 			received, expected, ratio, res.drainWait.Round(time.Millisecond))
 		p("throughput: %.1f deliveries/s", float64(received)/secs)
 		h := st.lat
@@ -110,11 +111,11 @@ func (l *load) report(w io.Writer, res result) {
 	p("closed: %d clients with 1000 in %v", res.connected, res.closeTime.Round(time.Millisecond))
 	srv := l.serverFigures(res)
 	if srv.valid {
-		p("server (pid %d): %.0f CPU-ms from the end of the warmup to the last delivery, %s per 1000 measured deliveries; RSS %.1f MiB before connecting, %.1f MiB connected (%.1f KiB per connection), peak %.1f MiB",
-			l.cfg.serverPID, srv.cpuMs, srv.cpuPer1000, mib(res.procBase.rss), mib(res.procConnected.rss), srv.kibPerConn, mib(srv.peak))
+		p("server (pid %s): %.0f CPU-ms from the end of the warmup to the last delivery, %s per 1000 measured deliveries; RSS %.1f MiB before connecting, %.1f MiB connected (%.1f KiB per connection), peak %.1f MiB",
+			pidList(l.cfg.serverPIDs), srv.cpuMs, srv.cpuPer1000, mib(res.procBase.rss), mib(res.procConnected.rss), srv.kibPerConn, mib(srv.peak))
 	}
 	if l.cfg.row != "" {
-		// | scenario | deliveries/s | lost | p50 | p99 | CPU-ms / 1000 deliveries | peak RSS | KiB/conn |
+		// | scenario | deliveries/s | p50 | p99 | lost | errors | CPU-ms / 1000 deliveries | peak RSS | KiB/conn |
 		secs := max(res.measured.Seconds(), 1e-9)
 		lost := max(0, st.expected.Load()-st.received.Load())
 		h := st.lat
@@ -131,7 +132,16 @@ func (l *load) report(w io.Writer, res result) {
 		if l.cfg.idle && srv.valid {
 			kib = fmt.Sprintf("%.1f", srv.kibPerConn)
 		}
-		fmt.Fprintf(w, "ROW | %s | %s | %s | %s | %s | %s | %.0f MiB | %s |\n", l.cfg.row, rate, lostCell, p50, p99, srv.cpuPer1000, mib(srv.peak), kib)
+		errs := int64(0)
+		for _, n := range st.serverErrs {
+			errs += n
+		}
+		for k, n := range st.clientErrs {
+			if !strings.HasPrefix(k, "closed_") && k != "connection_lost" { // counted as lost
+				errs += n
+			}
+		}
+		fmt.Fprintf(w, "ROW | %s | %s | %s | %s | %s | %d | %s | %.0f MiB | %s |\n", l.cfg.row, rate, p50, p99, lostCell, errs, srv.cpuPer1000, mib(srv.peak), kib)
 	}
 }
 
@@ -192,3 +202,12 @@ func counts(m map[string]int64) string {
 
 // ms formats d in milliseconds with microsecond precision.
 func ms(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d)/float64(time.Millisecond)) }
+
+// pidList formats pids as "1, 2".
+func pidList(pids []int) string {
+	parts := make([]string, len(pids))
+	for i, p := range pids {
+		parts[i] = fmt.Sprint(p)
+	}
+	return strings.Join(parts, ", ")
+}

@@ -128,7 +128,12 @@ func (ts *testServer) dial(t *testing.T, u signaling.User, query string) *signal
 	if err != nil {
 		t.Fatalf("dial %s: %v", url, err)
 	}
-	return signalingtest.NewClient(t, conn, signaling.JSON)
+	c := signalingtest.NewClient(t, conn, signaling.JSON)
+	// Dial returns at the upgrade, while the server starts the session: wait for it to have
+	// started (its hooks run, its topics subscribed), so that what others do next reaches it
+	// live. The frames it was sent stay queued.
+	c.Sync(wait)
+	return c
 }
 
 func TestConfigRefusals(t *testing.T) {

@@ -29,6 +29,8 @@ func metricsHandler(n *signaling.Node, extra ...prometheus.Collector) http.Handl
 			stat(func(s signaling.Stats) int64 { return s.RateLimited })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "huddle_sessions_evicted_total", Help: "Sessions ended because their user held MaxSessionsPerUser."},
 			stat(func(s signaling.Stats) int64 { return s.Evicted })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "huddle_events_shed_total", Help: "Client events refused at once (unavailable, retryAfterMs) because the node held MaxPendingEvents of them."},
+			stat(func(s signaling.Stats) int64 { return s.Shed })),
 		collectors.NewGoCollector(),
 	)
 	reg.MustRegister(extra...)

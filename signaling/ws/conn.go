@@ -32,6 +32,16 @@ type conn struct {
 	closeDone chan struct{} // closed when the first Close or abort has returned
 
 	ping *pinger // the server's heartbeat, when running
+
+	// The context of the last Read (the session's, for all of them, on a server) and the stop
+	// of its AfterFunc, which aborts the connection if it ends while a Read is in progress
+	// (reading). coder/websocket would register and remove a callback on the context for
+	// every Read instead (keeping the context's table of children allocated); it is given a
+	// context that never ends.
+	readCtx  context.Context
+	readStop func() bool
+	readGen  atomic.Uint64 // numbers readCtx, so that a late callback of an earlier one does nothing
+	reading  atomic.Bool
 }
 
 var (
@@ -44,9 +54,30 @@ func newConn(c *websocket.Conn, log *slog.Logger) *conn {
 }
 
 // Read returns the next text or binary message. When the peer closed with a close frame the
-// error wraps a *signaling.CloseError with its code and reason.
+// error wraps a *signaling.CloseError with its code and reason. When ctx ends the connection is
+// aborted, as coder/websocket does, and Read returns ctx's error.
 func (c *conn) Read(ctx context.Context) ([]byte, error) {
-	_, b, err := c.ws.Read(ctx)
+	if ctx != c.readCtx {
+		if c.readStop != nil {
+			c.readStop()
+		}
+		gen := c.readGen.Add(1)
+		c.readCtx, c.readStop = ctx, context.AfterFunc(ctx, func() {
+			if c.reading.Load() && c.readGen.Load() == gen {
+				c.abort()
+			}
+		})
+	}
+	c.reading.Store(true) // before looking at ctx: a cancellation after that look aborts
+	if err := ctx.Err(); err != nil {
+		c.reading.Store(false)
+		return nil, fmt.Errorf("ws: read: %w", err)
+	}
+	_, b, err := c.ws.Read(context.Background())
+	c.reading.Store(false)
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("ws: read: %w", ctx.Err()) // ctx ended it (and aborted the connection)
+	}
 	if err != nil {
 		if c.closed.Load() && errors.Is(err, net.ErrClosed) {
 			// Our own Close ended the connection (the read may have lost the race for the
@@ -71,8 +102,16 @@ func readError(err error) error {
 }
 
 // Write sends frame as one text message. A ctx without a deadline or cancellation costs
-// nothing per write; the socket's write timeout bounds a stuck write either way.
+// nothing per write; the socket's write timeout bounds a stuck write either way. On an accepted
+// connection the frame is written by batchConn (one buffer, one system call), not by
+// coder/websocket's writer; ctx is not consulted there.
 func (c *conn) Write(ctx context.Context, frame []byte) error {
+	if c.batch != nil {
+		if err := c.batch.writeText(frame); err != nil {
+			return fmt.Errorf("ws: write: %w", err)
+		}
+		return nil
+	}
 	if err := c.ws.Write(ctx, websocket.MessageText, frame); err != nil {
 		return fmt.Errorf("ws: write: %w", err)
 	}
@@ -137,13 +176,19 @@ func (c *conn) stop() {
 	}
 }
 
+// readDone releases the Read context's callback (called once the connection is closed).
+func (c *conn) readDone() {
+	if c.readStop != nil {
+		c.readStop()
+	}
+}
+
 // startPing runs the heartbeat: every interval a ping, and a connection whose pong is later than
 // timeout is aborted. Between pings it is a timer, not a goroutine (an idle connection costs
 // less); each ping runs on the timer's goroutine. It ends when the connection is closed (or a
 // ping fails), and wait returns once no ping is in flight.
 func (c *conn) startPing(interval, timeout time.Duration) {
 	p := &pinger{c: c, interval: interval, timeout: timeout}
-	p.ctx, p.cancel = context.WithCancel(context.Background())
 	c.ping = p
 	p.mu.Lock()
 	p.timer = time.AfterFunc(interval, p.run)
@@ -154,14 +199,13 @@ func (c *conn) startPing(interval, timeout time.Duration) {
 type pinger struct {
 	c                 *conn
 	interval, timeout time.Duration
-	ctx               context.Context
-	cancel            context.CancelFunc
 
 	mu       sync.Mutex
 	timer    *time.Timer
 	stopped  bool
 	inFlight bool
-	idle     chan struct{} // closed when the ping in flight ends; nil: nobody waits
+	cancel   context.CancelFunc // the ping in flight's (a context exists only while one is)
+	idle     chan struct{}      // closed when the ping in flight ends; nil: nobody waits
 }
 
 func (p *pinger) run() {
@@ -171,15 +215,18 @@ func (p *pinger) run() {
 		return
 	}
 	p.inFlight = true
+	pctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+	p.cancel = cancel
 	p.mu.Unlock()
 
-	pctx, cancel := context.WithTimeout(p.ctx, p.timeout)
 	err := p.c.ws.Ping(pctx)
-	late := pctx.Err() != nil && p.ctx.Err() == nil
+	late := errors.Is(pctx.Err(), context.DeadlineExceeded)
 	cancel()
 
 	p.mu.Lock()
 	p.inFlight = false
+	p.cancel = nil
+	late = late && !p.stopped
 	if p.idle != nil {
 		close(p.idle)
 		p.idle = nil
@@ -200,8 +247,11 @@ func (p *pinger) stop() {
 	p.mu.Lock()
 	p.stopped = true
 	p.timer.Stop()
+	cancel := p.cancel
 	p.mu.Unlock()
-	p.cancel()
+	if cancel != nil {
+		cancel()
+	}
 }
 
 // wait blocks until no ping is in flight. Call it after Close or abort.

@@ -170,7 +170,8 @@ func (opts *Options) withDefaults(srv Server) (Options, error) {
 //     naming no registered codec is 400);
 //   - checks Origin against the server's own addresses and OriginPatterns (403), then
 //     upgrades, echoing the chosen subprotocol;
-//   - runs srv.Serve until the session's connection ends, pinging the client meanwhile.
+//   - runs srv.Serve until the session's connection ends, pinging the client meanwhile, on a
+//     goroutine of its own: ServeHTTP returns once the connection is upgraded.
 //
 // The session's context keeps r.Context()'s values but not its cancellation (the request's
 // context must not be used after the hijack): a session ends when its connection does, or when
@@ -198,6 +199,7 @@ type handler struct {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := h.opts.Logger
+	release, handedOff := func() {}, false
 	if ip, ok := clientIP(r, h.opts.TrustedProxies); ok {
 		why, retry := h.limits.allow(ip)
 		if why != "" {
@@ -211,7 +213,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusTooManyRequests, signaling.CodeRateLimited, msg)
 			return
 		}
-		defer h.limits.release(ip)
+		// Released when the session ends, or now if it never starts.
+		defer func() {
+			if !handedOff {
+				h.limits.release(ip)
+			}
+		}()
+		release = func() { h.limits.release(ip) }
 	}
 	id, err := h.opts.Authenticator.Authenticate(r)
 	if err == nil && id.User.ID == "" {
@@ -278,11 +286,22 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	log.Debug("ws: connected", "user", id.User.ID, "remote", r.RemoteAddr, "codec", codec.Name(), "resume", so.ResumeToken != "")
 
-	err = h.srv.Serve(context.WithoutCancel(r.Context()), c, id.User, &so)
+	// The session runs on a goroutine of its own and this one returns: the HTTP server's
+	// goroutine (its stack grown by the handshake), the request and the response are then
+	// released, instead of being held for as long as the connection lives.
+	handedOff = true
+	go serve(context.WithoutCancel(r.Context()), h.srv, c, id.User, &so, r.RemoteAddr, log, release)
+}
+
+// serve runs a session over c until it ends, then closes c and calls release.
+func serve(ctx context.Context, srv Server, c *conn, u signaling.User, so *signaling.SessionOptions, remote string, log *slog.Logger, release func()) {
+	defer release()
+	err := srv.Serve(ctx, c, u, so)
 	// Serve always closes c; this only makes sure, and stops the ping loop.
 	_ = c.Close(signaling.StatusNormalClosure, "")
 	c.wait()
-	log.Debug("ws: connection ended", "user", id.User.ID, "remote", r.RemoteAddr, "err", err)
+	c.readDone()
+	log.Debug("ws: connection ended", "user", u.ID, "remote", remote, "err", err)
 }
 
 // checkIdentity returns why an authenticated user is refused, or "".
