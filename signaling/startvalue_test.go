@@ -38,8 +38,9 @@ func TestStartValueSharedByTheHooksOfOneStart(t *testing.T) {
 				t.Error(err)
 			}
 			if stage == signaling.StageSnapshot {
-				got <- values
-				values = nil
+				v := values
+				values = nil // before the send: the next start's hooks may run as soon as it is received
+				got <- v
 			}
 		})
 	}
